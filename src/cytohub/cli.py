@@ -6,6 +6,7 @@ import functools
 import json
 import os
 import tempfile
+import threading
 import time
 from pathlib import Path
 from typing import Annotated
@@ -14,13 +15,14 @@ import typer
 from rich.console import Console
 from rich.progress import (
     BarColumn,
-    MofNCompleteColumn,
     Progress,
+    ProgressColumn,
     SpinnerColumn,
     TextColumn,
     TimeElapsedColumn,
 )
 from rich.table import Table
+from rich.text import Text
 
 from cytohub import __version__, registry
 from cytohub.errors import CytohubError, DatasetNotFoundError
@@ -32,6 +34,19 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
+def _hide_flag_types() -> None:
+    """typer renders an on/off flag with a `<bool>` value column, as if it took a value; show flags bare."""
+    from typer.core import TyperOption
+
+    show = TyperOption.display_type_rich
+
+    def display_type_rich(self, ctx):
+        return None if getattr(self, "is_bool_flag", False) else show(self, ctx)
+
+    TyperOption.display_type_rich = display_type_rich
+
+
+_hide_flag_types()
 out_console = Console()
 err_console = Console(stderr=True)
 
@@ -72,33 +87,73 @@ def _root(version: Annotated[bool, typer.Option("--version", callback=_version, 
 
 
 # --------------------------------------------------------------------------------------------- list / info
+TASK_CODES = {"image-classification": "cls", "object-detection": "det", "image-segmentation": "seg"}
+
+
+def _corpus_rows(task: str | None = None, organ: str | None = None, license_: str | None = None,
+                 redistribution: str | None = None) -> list[dict]:
+    """One dict per registered corpus, filtered: `task` and `organ` match a substring (case-insensitive; a task
+    also matches its short code cls/det/seg), `license_` the license id or name, `redistribution` exactly."""
+    rows = []
+    for name, cls in registry.builders().items():
+        tasks = list(cls.task_categories)
+        if task and not any(task.lower() in t or task.lower() == TASK_CODES.get(t) for t in tasks):
+            continue
+        if organ and organ.lower() not in (cls.organ or "").lower():
+            continue
+        lic = cls.license_name if cls.license == "other" else cls.license
+        if license_ and license_.lower() not in {cls.license.lower(), str(lic).lower()}:
+            continue
+        if redistribution and redistribution.lower() != cls.redistribution:
+            continue
+        rows.append({"name": name, "pretty_name": cls.pretty_name, "tasks": tasks, "license": lic,
+                     "redistribution": cls.redistribution, "images": cls.num_images,
+                     "classes": len(cls.labels), "object_categories": len(cls.object_labels),
+                     "organ": cls.organ, "layout": cls.layout, "version": cls.version})
+    return rows
+
+
 @app.command("list")
 @friendly
 def list_(as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
           markdown: Annotated[bool, typer.Option("--markdown", help="A Markdown table (as in the README).")]
-          = False) -> None:
-    """List every registered corpus: task, license, redistribution, images, classes, layout status."""
-    rows = []
-    for name, cls in registry.builders().items():
-        rows.append({"name": name, "pretty_name": cls.pretty_name, "tasks": list(cls.task_categories),
-                     "license": cls.license_name if cls.license == "other" else cls.license,
-                     "redistribution": cls.redistribution, "images": cls.num_images,
-                     "classes": len(cls.labels), "object_categories": len(cls.object_labels),
-                     "layout": cls.layout, "version": cls.version})
+          = False,
+          task: Annotated[str | None, typer.Option(help="Only corpora with this task (e.g. detection, seg).")]
+          = None,
+          organ: Annotated[str | None, typer.Option(help="Only corpora of this organ (e.g. cervix, marrow).")]
+          = None,
+          license_: Annotated[str | None, typer.Option("--license", help="Only corpora under this license id "
+                                                                          "(e.g. cc-by-4.0).")] = None,
+          redistribution: Annotated[str | None, typer.Option(help="Only corpora whose redistribution is allowed, "
+                                                                  "gated or forbidden.")] = None,
+          quiet: Quiet = False) -> None:
+    """List the registered corpora: task, license, redistribution, images, classes, layout status."""
+    if redistribution and redistribution.lower() not in ("allowed", "gated", "forbidden"):
+        raise CytohubError(f"--redistribution {redistribution!r}: expected allowed, gated or forbidden")
+    rows = _corpus_rows(task, organ, license_, redistribution)
     if as_json:
         print(json.dumps(rows, indent=1))
         return
     if markdown:
         print(markdown_table(rows))
         return
-    table = Table(title=f"{len(rows)} corpora")
-    for col in ("name", "task", "license", "redistribution", "images", "classes", "layout"):
-        table.add_column(col, justify="right" if col in ("images", "classes") else "left")
+    if quiet:  # just the names, one per line (for scripts)
+        for r in rows:
+            print(r["name"])
+        return
+    table = Table(box=None, pad_edge=False, padding=(0, 1), header_style="bold", show_edge=False)
+    for col in ("corpus", "task", "license", "redistrib.", "images", "classes"):
+        table.add_column(col, justify="right" if col in ("images", "classes") else "left",
+                         no_wrap=True, overflow="ellipsis", max_width=22 if col == "corpus" else 15)
     for r in rows:
-        table.add_row(r["name"], ", ".join(r["tasks"]), r["license"], r["redistribution"],
-                      "?" if r["images"] is None else f"{r['images']:,}", str(r["classes"] or "-"),
-                      r["layout"] if r["layout"] == "verified" else f"[yellow]{r['layout']}[/]")
+        classes = str(r["classes"]) if r["classes"] else (f"{r['object_categories']} obj" if
+                                                          r["object_categories"] else "-")
+        table.add_row(r["name"] + ("" if r["layout"] == "verified" else "*"),
+                      ",".join(TASK_CODES.get(t, t) for t in r["tasks"]), str(r["license"]), r["redistribution"],
+                      "?" if r["images"] is None else f"{r['images']:,}", classes)
     out_console.print(table)
+    out_console.print(f"{len(rows)} corpora. task: cls = classification, det = detection, seg = segmentation\n"
+                      "* = raw layout unverified (its assumptions: `cytohub info NAME`)", highlight=False)
 
 
 def markdown_table(rows: list[dict]) -> str:
@@ -115,9 +170,12 @@ def markdown_table(rows: list[dict]) -> str:
 @app.command()
 @friendly
 def info(name: Annotated[str, typer.Argument(help="Corpus name (see `cytohub list`).")],
-         as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False) -> None:
+         as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
+         quiet: Quiet = False) -> None:
     """Show a corpus's metadata: license, citation, sources, download instructions, classes."""
     b = registry.get(name)
+    if quiet:  # only the exit status: 0 when the corpus is known
+        return
     meta = b.metadata()
     if as_json:
         print(json.dumps(meta, indent=1, ensure_ascii=False))
@@ -167,11 +225,10 @@ def synthesize(
     if to.exists() and any(to.iterdir()):
         raise CytohubError(f"{to} exists and is not empty; choose an empty or new folder")
     t0 = time.monotonic()
-    with _spinner(quiet, f"synthesizing {b.name} ({scale})"):
+    with _progress(quiet) as progress, _FolderWatch(to, progress, f"{b.name} ({scale}): writing"):
         b.synthesize(to, scale=scale, seed=seed)
     if not quiet:
-        n = sum(1 for p in to.rglob("*") if p.is_file())
-        size = sum(p.stat().st_size for p in to.rglob("*") if p.is_file())
+        n, size = _scan_size(to)
         out_console.print(f"wrote {n} files ({size / 1e6:.1f} MB) to {to} in {time.monotonic() - t0:.1f} s")
 
 
@@ -187,23 +244,25 @@ def build(
                                                    "(default: official splits, else one train split).")] = None,
     seed: Annotated[int, typer.Option(help="Seed of --split.")] = 0,
     max_shard_size: Annotated[str, typer.Option(help="Largest Parquet shard, e.g. 500MB, 2GB.")] = "500MB",
-    overwrite: Annotated[bool, typer.Option(help="Replace --out if it exists.")] = False,
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace --out if it exists.")] = False,
     tmp_dir: Annotated[Path | None, typer.Option(help="Where 7z/tar archives are unpacked (default: TMPDIR).")]
     = None,
     quiet: Quiet = False,
 ) -> None:
     """Build a Hub-ready dataset folder (Parquet shards, card, figures, build report) from a raw download."""
-    from cytohub.build import build as run_build
-    from cytohub.build import parse_size
-
-    b = registry.get(name)
+    b = registry.get(name)  # argument errors first, before the heavy imports of the build engine
     if raw is None:
         raw = cytohub_home() / "raw" / b.name
         if not raw.exists():
             raise DatasetNotFoundError(
                 f"no raw data for {b.name}: pass --raw, or put the download at {raw}.\n\n"
                 f"How to get it:\n{b.manual_download.strip()}")
+    elif not raw.expanduser().exists():
+        raise DatasetNotFoundError(f"raw path {raw} does not exist; expected a folder or an archive")
     out = out or Path("out") / b.name
+    from cytohub.build import build as run_build
+    from cytohub.build import parse_size
+
     result = _run_build(run_build, b, raw, out, quiet, split=split, seed=seed,
                         max_shard_bytes=parse_size(max_shard_size), overwrite=overwrite, tmp_dir=tmp_dir)
     if not quiet:
@@ -239,6 +298,8 @@ def _print_build(result) -> None:
 @friendly
 def validate(folder: Annotated[Path, typer.Argument(help="A build folder.")], quiet: Quiet = False) -> None:
     """Check a build folder: schema, counts vs card, ids, stacks, every image, geometry, splits. Exit 0 if clean."""
+    if not folder.is_dir():
+        raise CytohubError(f"{folder} is not a folder; expected a cytohub build folder")
     from cytohub.validate import validate as run_validate
 
     with _progress(quiet) as progress:
@@ -279,8 +340,8 @@ def card(folder: Annotated[Path, typer.Argument(help="A build folder.")], quiet:
 def push(
     folder: Annotated[Path, typer.Argument(help="A build folder (validated before anything is sent).")],
     repo: Annotated[str, typer.Option("--repo", help="Dataset repo id, ORG/NAME (created if missing).")],
-    private: Annotated[bool, typer.Option(help="Create the repo private (required for corpora whose license "
-                                               "forbids redistribution).")] = False,
+    private: Annotated[bool, typer.Option("--private", help="Create the repo private (required for corpora whose "
+                                                            "license forbids redistribution).")] = False,
     revision: Annotated[str | None, typer.Option(help="Branch to push to (created from main if missing).")] = None,
     message: Annotated[str | None, typer.Option(help="Commit message.")] = None,
     token: Annotated[str | None, typer.Option(help="Hub token (default: HF_TOKEN, else the stored `hf auth "
@@ -292,14 +353,16 @@ def push(
     quiet: Quiet = False,
 ) -> None:
     """Publish a build folder to the Hugging Face Hub (endpoint: HF_ENDPOINT), as one commit."""
+    if "/" not in repo or repo.count("/") != 1 or not all(repo.split("/")):
+        raise CytohubError(f"--repo {repo!r}: expected ORG/NAME, e.g. my-lab/cccid")
+    if not folder.is_dir():
+        raise CytohubError(f"{folder} is not a folder; expected a build folder made by `cytohub build`")
     from cytohub.hub import Publisher, check_publishable
 
     if quiet:
         from huggingface_hub.utils import disable_progress_bars
 
         disable_progress_bars()
-    if "/" not in repo or repo.count("/") != 1 or not all(repo.split("/")):
-        raise CytohubError(f"--repo {repo!r}: expected ORG/NAME, e.g. my-lab/cccid")
     with _spinner(quiet, "validating"):
         report = check_publishable(folder, private, allow_synthetic)
     b = registry.get(report["builder"]["name"])
@@ -339,10 +402,10 @@ def demo(
     quiet: Quiet = False,
 ) -> None:
     """Synthesize small raw data -> build -> validate -> stream it back with `datasets` -> summary."""
+    names = list(registry.builders()) if name == "all" else [registry.get(name).name]
     from cytohub.build import build as run_build
     from cytohub.validate import validate as run_validate
 
-    names = list(registry.builders()) if name == "all" else [registry.get(name).name]
     summary = []
     for n in names:
         b = registry.get(n)
@@ -414,14 +477,74 @@ def _stream_back(folder: Path, report: dict) -> dict:
 
 
 # --------------------------------------------------------------------------------------------- helpers
+class _FolderWatch:
+    """Shows the files and megabytes written under a folder while a long step (synthesize) runs, by scanning
+    the folder from a background thread (the builders write with whatever library suits their format)."""
+
+    def __init__(self, folder: Path, progress: Progress, label: str) -> None:
+        self.folder, self.progress, self.label = folder, progress, label
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def __enter__(self) -> _FolderWatch:
+        if not self.progress.disable:
+            self.task = self.progress.add_task(self.label, total=None)
+            self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join()
+
+    def _run(self) -> None:
+        wait = 0.5
+        while not self._stop.wait(wait):
+            t0 = time.monotonic()
+            files, size = _scan_size(self.folder)
+            self.progress.update(self.task, completed=files,
+                                 description=f"{self.label}: {size / 1e6:,.1f} MB in files")
+            wait = max(1.0, 10 * (time.monotonic() - t0))  # keep the scan's cost to ~10% of the time
+
+
+def _scan_size(folder: Path) -> tuple[int, int]:
+    files = size = 0
+    stack = [folder]
+    while stack:
+        try:
+            with os.scandir(stack.pop()) as it:
+                for entry in it:
+                    if entry.is_dir(follow_symlinks=False):
+                        stack.append(Path(entry.path))
+                    elif entry.is_file(follow_symlinks=False):
+                        files += 1
+                        size += entry.stat(follow_symlinks=False).st_size
+        except OSError:
+            continue
+    return files, size
+
+
+def _live(quiet: bool) -> bool:
+    """Progress displays only on a terminal: piped or logged output gets no escape codes or blank lines."""
+    return not quiet and err_console.is_terminal
+
+
+class _CountColumn(ProgressColumn):
+    """`done/total` where the total is known, else just `done`."""
+
+    def render(self, task) -> Text:
+        done = f"{int(task.completed):,}"
+        return Text(f"{done}/{int(task.total):,}" if task.total else done, style="progress.download")
+
+
 def _progress(quiet: bool) -> Progress:
-    return Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                    TimeElapsedColumn(), console=err_console, disable=quiet, transient=True)
+    return Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), _CountColumn(),
+                    TimeElapsedColumn(), console=err_console, disable=not _live(quiet), transient=True)
 
 
 class _spinner:
     def __init__(self, quiet: bool, text: str) -> None:
-        self.status = None if quiet else err_console.status(text)
+        self.status = err_console.status(text) if _live(quiet) else None
 
     def __enter__(self):
         if self.status:

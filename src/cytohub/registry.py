@@ -7,6 +7,7 @@ single `Builder` subclass (the simplest way for a third-party package to add a c
 
 from __future__ import annotations
 
+import difflib
 import importlib
 import inspect
 import pkgutil
@@ -57,6 +58,7 @@ def get(name: str) -> Builder:
     key = name.strip().lower().replace("_", "-")
     table = {k.replace("_", "-"): v for k, v in builders().items()}
     if key not in table:
-        known = ", ".join(builders())
-        raise CytohubError(f"unknown corpus {name!r}; known corpora: {known}")
+        close = difflib.get_close_matches(key, list(table), n=3, cutoff=0.6)
+        hint = f"did you mean {' or '.join(repr(c) for c in close)}? " if close else ""
+        raise CytohubError(f"unknown corpus {name!r}; {hint}`cytohub list` shows all {len(table)} corpora")
     return table[key]()
