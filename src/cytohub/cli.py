@@ -334,6 +334,33 @@ def card(folder: Annotated[Path, typer.Argument(help="A build folder.")], quiet:
         out_console.print(f"wrote {folder / 'README.md'}")
 
 
+@app.command()
+@friendly
+def audit(
+    folders: Annotated[list[Path], typer.Argument(help="One or more build folders.")],
+    threshold: Annotated[int, typer.Option(help="Near duplicate: pHash Hamming distance <= this many of 64 "
+                                                "bits.")] = 4,
+    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable report with every pair.")] = False,
+    quiet: Quiet = False,
+) -> None:
+    """Find exact and near-duplicate images within a split, across splits and across builds, and groups in
+    more than one split. Exit 1 on leakage across splits."""
+    for folder in folders:
+        if not folder.is_dir():
+            raise CytohubError(f"{folder} is not a folder; expected a build folder made by `cytohub build`")
+    from cytohub.audit import audit as run_audit
+
+    with _progress(quiet) as progress:
+        task = progress.add_task("hashing images", total=None)
+        result = run_audit(folders, threshold, progress=lambda n: progress.update(task, completed=n))
+    if as_json:
+        print(json.dumps(result.to_dict(), indent=1, ensure_ascii=False))
+    elif not quiet or result.leakage:
+        out_console.print(result.text(), highlight=False, markup=False, soft_wrap=True)
+    if result.leakage:
+        raise typer.Exit(1)
+
+
 # --------------------------------------------------------------------------------------------- push
 @app.command()
 @friendly

@@ -1,0 +1,132 @@
+"""`cytohub audit`: exact and near duplicates within a split, across splits and across builds; groups in two
+splits; the multi-index search against brute force."""
+
+from __future__ import annotations
+
+import io
+import json
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+from PIL import Image, ImageDraw
+from typer.testing import CliRunner
+
+from cytohub.audit import audit, near_pairs, perceptual_hash
+from cytohub.cli import app
+
+runner = CliRunner()
+
+
+def _picture(seed: int, size: int = 96) -> Image.Image:
+    rng = np.random.default_rng(seed)
+    im = Image.new("RGB", (size, size), (230, 220, 225))
+    d = ImageDraw.Draw(im)
+    for _ in range(6):
+        x, y, r = rng.integers(8, size - 8), rng.integers(8, size - 8), rng.integers(4, 20)
+        d.ellipse((x - r, y - r, x + r, y + r), fill=tuple(int(c) for c in rng.integers(40, 200, 3)))
+    return im
+
+
+def _png(im: Image.Image) -> bytes:
+    buf = io.BytesIO()
+    im.save(buf, "PNG")
+    return buf.getvalue()
+
+
+def _build(folder, splits: dict[str, list[tuple[str, bytes, str | None]]], corpus: str = "demo"):
+    """A minimal build folder: shards with id, image and group, and a report naming the corpus."""
+    (folder / "data").mkdir(parents=True)
+    (folder / "build-report.json").write_text(json.dumps({"builder": {"name": corpus}}))
+    for split, rows in splits.items():
+        table = pa.table({
+            "id": [r[0] for r in rows],
+            "image": [{"bytes": r[1], "path": None} for r in rows],
+            "group": [{"patient_id": r[2], "slide_id": None, "fov_id": None} for r in rows],
+        })
+        pq.write_table(table, folder / "data" / f"{split}-00000-of-00001.parquet")
+    return folder
+
+
+def test_near_pairs_equals_brute_force():
+    rng = np.random.default_rng(0)
+    base = rng.integers(0, 2**63, 40, dtype=np.uint64)
+    flips = [np.uint64(1 << int(b)) for b in rng.integers(0, 64, 200)]
+    hashes = list(base)
+    for i in range(120):  # neighbours of the base hashes at 1..6 flipped bits, and exact copies
+        h = base[i % 40]
+        for f in flips[i: i + i % 7]:
+            h = h ^ f
+        hashes.append(h)
+    arr = np.array(hashes, dtype=np.uint64)
+    for t in (0, 2, 4, 7):
+        brute = {(i, j) for i in range(len(arr)) for j in range(i + 1, len(arr))
+                 if bin(int(arr[i]) ^ int(arr[j])).count("1") <= t}
+        assert near_pairs(arr, t) == brute, t
+        assert brute  # the test data has pairs at every threshold tried
+
+
+def test_perceptual_hash_is_stable_under_reencoding_and_separates_pictures():
+    a, b = _picture(1), _picture(2)
+    ha = perceptual_hash(_png(a), "a")
+    buf = io.BytesIO()
+    a.save(buf, "JPEG", quality=70)
+    assert bin(ha ^ perceptual_hash(buf.getvalue(), "a.jpg")).count("1") <= 4
+    assert bin(ha ^ perceptual_hash(_png(a.resize((64, 64))), "small")).count("1") <= 4
+    assert bin(ha ^ perceptual_hash(_png(b), "b")).count("1") > 10
+    wide = Image.fromarray(np.asarray(a.convert("L"), dtype=np.uint16) * 200)  # 16-bit, range 0..51000
+    assert bin(ha ^ perceptual_hash(_png(wide), "16-bit")).count("1") <= 6
+
+
+def test_audit_classifies_pairs_and_groups(tmp_path):
+    p = [_png(_picture(i)) for i in range(6)]
+    resized = _png(_picture(3).resize((80, 80)))
+    one = _build(tmp_path / "one", {
+        "train": [("t0", p[0], "P1"), ("t1", p[1], "P2"), ("t2", p[3], "P3"), ("t3", resized, "P3")],
+        "test": [("s0", p[0], "P4"), ("s1", p[2], "P2")],
+    })
+    two = _build(tmp_path / "two", {"train": [("u0", p[1], None), ("u1", p[4], None)]}, corpus="other")
+    r = audit([one, two])
+    kinds = {(p.kind, p.exact, str(p.a), str(p.b)) for p in r.pairs}
+    assert ("across splits", True, "one/train/t0", "one/test/s0") in kinds or \
+        ("across splits", True, "one/test/s0", "one/train/t0") in kinds
+    assert any(k[0] == "within split" and not k[1] and {k[2], k[3]} == {"one/train/t2", "one/train/t3"}
+               for k in kinds)
+    assert any(k[0] == "across builds" and k[1] and {k[2], k[3]} == {"one/train/t1", "two/train/u0"}
+               for k in kinds)
+    assert r.groups_across_splits == [{"build": "one", "group": "patient_id:P2", "splits": ["test", "train"]}]
+    assert r.leakage and r.rows == 8 and r.rows_per_build == {"one": 6, "two": 2}
+    assert r.count("across splits", exact=True) == 1 and r.count("across builds", exact=True) == 1
+
+
+def test_cli_exit_status_follows_leakage(tmp_path):
+    p = [_png(_picture(i)) for i in range(4)]
+    clean = _build(tmp_path / "clean", {"train": [("a", p[0], "P1"), ("b", p[1], "P2")],
+                                        "test": [("c", p[2], "P3")]})
+    result = runner.invoke(app, ["audit", str(clean)])
+    assert result.exit_code == 0, result.output
+    assert "no leakage across splits" in result.output
+    leaky = _build(tmp_path / "leaky", {"train": [("a", p[0], "P1")], "test": [("c", p[0], "P3")]})
+    result = runner.invoke(app, ["audit", str(leaky), "--json"])
+    assert result.exit_code == 1
+    data = json.loads(result.output)
+    assert data["leakage"] and data["summary"]["across splits"] == {"exact": 1, "near": 0}
+    assert data["method"]["threshold"] == 4
+    assert runner.invoke(app, ["audit", str(tmp_path / "nope")]).exit_code == 2
+    assert runner.invoke(app, ["audit", str(clean), "--threshold", "80"]).exit_code == 2
+
+
+def test_undecodable_images_are_listed_and_still_compared_exactly(tmp_path):
+    junk = b"\x89PNG\r\n\x1a\n" + b"\x00" * 40
+    folder = _build(tmp_path / "b", {"train": [("a", junk, None)], "test": [("b", junk, None)]})
+    r = audit([folder])
+    assert r.undecodable == ["b/train/a", "b/test/b"] or sorted(r.undecodable) == ["b/test/b", "b/train/a"]
+    assert r.count("across splits", exact=True) == 1 and r.leakage
+
+
+@pytest.mark.parametrize("corpus", ["cccid"])
+def test_audit_of_a_real_build(built, corpus):
+    r = audit([built(corpus)])
+    assert r.rows == sum(r.rows_per_build.values()) > 0
+    assert not r.groups_across_splits  # the engine's grouped splits keep groups together
