@@ -48,8 +48,9 @@ def test_push_then_load_streaming_and_not(folder, hub_server, hub_repo_id):
     assert code == 0, out
     assert "pushed" in out and f'load_dataset("{hub_repo_id}", streaming=True)' in out
     assert _remote_files(hub_repo_id) == {".gitattributes", "README.md", "build-report.json",
-                                          "assets/samples.png", "assets/focal-stack.png",
+                                          *(f"assets/{p.name}" for p in (folder / "assets").iterdir()),
                                           *(f"data/{p.name}" for p in (folder / "data").iterdir())}
+    assert {"samples.png", "focal-stack.png", "class-counts.png"} <= {p.name for p in (folder / "assets").iterdir()}
     local = {r["id"]: r for r in read_rows(folder, columns=["id", "label", "z_um", "image", "focal_stack"])}
 
     streamed = datasets.load_dataset(hub_repo_id, streaming=True)

@@ -204,7 +204,7 @@ def _build_into(builder: Builder, raw_path: Path, staging: Path, ratios: dict[st
 
     stats = _statistics(builder, infos, split_of, split_names, writers, shards)
     note("drawing figures", None)
-    assets = samples.write(staging / "assets")
+    assets = samples.write(staging / "assets", stats["splits"])
     report = {
         "cytohub_version": __version__,
         "schema_version": SCHEMA_VERSION,

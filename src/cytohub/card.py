@@ -151,14 +151,7 @@ def _body(b: Builder, r: dict[str, Any]):
         table = [[c, *[r["splits"][s]["objects"].get(c, 0) for s in splits]] for c in objects]
         yield "## Objects per category\n\n" + _table(["category", *splits], table)
 
-    figs = []
-    if "assets/samples.png" in r.get("assets", []):
-        figs.append("Samples per class (first rows of each class" + (", annotations drawn" if objects else "")
-                    + "):\n\n![samples](assets/samples.png)")
-    if "assets/focal-stack.png" in r.get("assets", []):
-        figs.append("One field of view through its focal stack:\n\n![focal stack](assets/focal-stack.png)")
-    if figs:
-        yield "## Sample figures\n\n" + "\n\n".join(figs)
+    yield from _figures(r.get("assets", []), bool(objects))
 
     yield f"## Citation\n\nIf you use this dataset, cite the original work:\n\n```bibtex\n{b.citation.strip()}\n```"
     terms = {"gated": "Access on the Hub is gated: users must accept the license terms before downloading.\n\n",
@@ -187,6 +180,31 @@ def _body(b: Builder, r: dict[str, Any]):
     if b.assumptions:
         yield "## Assumptions\n\n" + "\n".join(f"- {a}" for a in b.assumptions)
     yield "## Not for clinical use\n\n" + DISCLAIMER
+
+
+FIGURE_CAPTIONS = {
+    "class-counts.png": "Rows per class and split (objects per category for detection-only corpora):",
+    "object-crops.png": "Objects per category: a random draw of up to 6 per category, cropped around their "
+                        "geometry:",
+    "focal-stack.png": "One field of view through its focal stack:",
+}
+
+
+def _figures(assets: list[str], annotated: bool):
+    """The card's figure section: every asset the build drew, with a caption."""
+    figs = []
+    pages = [a for a in assets if a.startswith("assets/samples")]
+    for i, a in enumerate(pages):
+        what = ("Samples per class: a reproducible random draw of up to 4 rows of every class"
+                + (" (annotations drawn, colours in the legend)" if annotated else ""))
+        page = f" (page {i + 1} of {len(pages)})" if len(pages) > 1 else ""
+        figs.append(f"{what}{page}:\n\n![samples{page}]({a})")
+    for a in assets:
+        name = a.rsplit("/", 1)[-1]
+        if name in FIGURE_CAPTIONS:
+            figs.append(f"{FIGURE_CAPTIONS[name]}\n\n![{name[:-4].replace('-', ' ')}]({a})")
+    if figs:
+        yield "## Sample figures\n\n" + "\n\n".join(figs)
 
 
 def _license_text(b: Builder) -> str:
