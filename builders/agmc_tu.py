@@ -19,6 +19,8 @@ from PIL import Image
 from cytohub import synth
 from cytohub.builder import Builder, Label, Source
 from cytohub.errors import RawFileError, RawLayoutError
+from cytohub.formats.masks import component_boxes
+from cytohub.formats.naming import letters_key
 from cytohub.images import size as image_size
 from cytohub.raw import RawFile, RawTree
 
@@ -30,13 +32,9 @@ _MASK_SUFFIX = re.compile(r"[_\-\s]*(gt|ground[_\-\s]*truth|mask|nucleus|nuclei|
 FULL_IMAGES = 100  # not published; the synthetic full scale is arbitrary
 
 
-def _key(text: str) -> str:
-    return re.sub(r"[^a-z]", "", text.lower())
-
-
 def folder_role(folder: str) -> str | None:
     """'image' | 'mask' | None from a folder name ('Ground Truth', 'GT', 'masks', 'Images', 'Original'...)."""
-    k = _key(folder)
+    k = letters_key(folder)
     return "image" if k in _IMAGE_DIRS else "mask" if k in _MASK_DIRS else None
 
 
@@ -48,12 +46,7 @@ def mask_stem(stem: str) -> str:
 def nucleus_boxes(mask: np.ndarray) -> list[list[float]]:
     """[x, y, w, h] (0-based, pixels) of each 8-connected foreground component, in raster order of the labels.
     Foreground: value >= 128 in an 8-bit mask whose maximum exceeds 1, else value >= 1 (0/1 masks)."""
-    from scipy import ndimage  # imported here: scipy is slow to import and most builds never need it
-
-    fg = mask >= 128 if mask.max() > 1 else mask >= 1
-    labelled, _ = ndimage.label(fg, structure=np.ones((3, 3), bool))
-    return [[float(sl[1].start), float(sl[0].start), float(sl[1].stop - sl[1].start), float(sl[0].stop - sl[0].start)]
-            for sl in ndimage.find_objects(labelled) if sl is not None]
+    return component_boxes(mask >= 128 if mask.max() > 1 else mask >= 1)
 
 
 def _read_mask(data: bytes, where: str) -> np.ndarray:

@@ -8,14 +8,14 @@ code. This builder reads the patch-detector training data in the form the author
 
 from __future__ import annotations
 
-import re
-import xml.etree.ElementTree as ET
 from collections.abc import Iterator
 from pathlib import Path
 
 from cytohub import synth
 from cytohub.builder import Builder, Label, Source
-from cytohub.errors import RawFileError, RawLayoutError
+from cytohub.errors import RawLayoutError
+from cytohub.formats import voc
+from cytohub.formats.naming import letters_key
 from cytohub.raw import RawFile, RawTree
 
 # detector classes of the authors' code, with display names and Bethesda 2014 nodes
@@ -31,58 +31,30 @@ CLASSES = (
     ("cc", "Clue cell", "NILM/organism/bacterial-vaginosis"),
     ("candida", "Candida", "NILM/organism/candida"),
 )
-_KEY = {re.sub(r"[^a-z]", "", c): c for c, _, _ in CLASSES}
+_KEY = {letters_key(c): c for c, _, _ in CLASSES}
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
 SETS = ("train", "val", "test")
 
 
 def class_of(name: str) -> str | None:
     """An XML <name> -> class id (case, '-', '_' and spaces ignored: 'ASC-US' == 'asc_us')."""
-    return _KEY.get(re.sub(r"[^a-z]", "", name.lower()))
-
-
-def voc_box(xmin: float, ymin: float, xmax: float, ymax: float) -> list[float]:
-    """VOC bounds (1-based, inclusive) -> [x, y, w, h] with a 0-based top-left origin."""
-    return [xmin - 1, ymin - 1, xmax - xmin + 1, ymax - ymin + 1]
-
-
-def _num(node: ET.Element, tag: str, where: str) -> float:
-    child = node.find(tag)
-    try:
-        return float(child.text)  # type: ignore[union-attr, arg-type]
-    except (AttributeError, TypeError, ValueError):
-        raise RawLayoutError(f"{where}: missing or non-numeric <{tag}>; expected a Pascal VOC annotation") from None
+    return _KEY.get(letters_key(name))
 
 
 def parse_annotation(f: RawFile) -> dict:
-    """A VOC XML -> {"width", "height", "objects": [(class id, bbox, difficult)]}."""
-    try:
-        root = ET.fromstring(f.read_bytes())
-    except ET.ParseError as exc:
-        raise RawFileError(f"{f.path}: not well-formed XML ({exc}); expected a Pascal VOC annotation") from None
-    if root.tag != "annotation":
-        raise RawLayoutError(f"{f.path}: root element <{root.tag}>, expected <annotation> (Pascal VOC)")
-    size = root.find("size")
-    if size is None:
+    """A VOC XML -> {"width", "height", "objects": [(class id, bbox, difficult)]}; an unknown class name or a
+    missing <size> is an error naming the file."""
+    ann = voc.load(f)
+    if ann.size is None:
         raise RawLayoutError(f"{f.path}: no <size> element; expected <size><width>..<height>..</size>")
-    width, height = _num(size, "width", f.path), _num(size, "height", f.path)
     objects = []
-    for obj in root.iter("object"):
-        raw_name = (obj.findtext("name") or "").strip()
-        cls = class_of(raw_name)
+    for obj in ann.objects:
+        cls = class_of(obj.name)
         if cls is None:
-            raise RawLayoutError(f"{f.path}: unknown class {raw_name!r}; expected one of "
+            raise RawLayoutError(f"{obj.where}: unknown class {obj.name!r}; expected one of "
                                  f"{', '.join(c for c, _, _ in CLASSES)}")
-        box = obj.find("bndbox")
-        if box is None:
-            raise RawLayoutError(f"{f.path}: a {raw_name!r} object has no <bndbox>")
-        x1, y1, x2, y2 = (_num(box, t, f.path) for t in ("xmin", "ymin", "xmax", "ymax"))
-        if x2 < x1 or y2 < y1:
-            raise RawLayoutError(f"{f.path}: a {raw_name!r} box has xmax < xmin or ymax < ymin: "
-                                 f"({x1:g}, {y1:g}, {x2:g}, {y2:g})")
-        difficult = (obj.findtext("difficult") or "0").strip() == "1"
-        objects.append((cls, voc_box(x1, y1, x2, y2), difficult))
-    return {"width": width, "height": height, "objects": objects}
+        objects.append((cls, obj.bbox, obj.difficult))
+    return {"width": ann.size[0], "height": ann.size[1], "objects": objects}
 
 
 class AICCS(Builder):

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from cytohub import synth
 from cytohub.builder import Builder, Label, Source
-from cytohub.builders._hematology_common import blood_cell
+from cytohub.builders.synthetic_pictures import blood_cell
 from cytohub.errors import RawLayoutError
 from cytohub.raw import RawFile, RawTree
 

@@ -16,10 +16,12 @@ import re
 from collections.abc import Iterator
 from pathlib import Path
 
-from cytohub import synth
+from cytohub import images, synth
 from cytohub.builder import Builder, Label, Source
-from cytohub.builders import _cervical_geo_cric as cricfmt
 from cytohub.errors import RawLayoutError
+from cytohub.formats import cric as cricfmt
+from cytohub.formats import yolo as yolofmt
+from cytohub.formats.naming import key as image_key
 from cytohub.raw import RawFile, RawTree
 
 # category (classes.txt spelling) -> harmonized node
@@ -38,11 +40,6 @@ _FIELD = re.compile(r"^(\d{4})(?:\s+(\S+))?")
 _RF = re.compile(r"\.rf\.[0-9a-f]+$", re.IGNORECASE)
 
 
-def image_key(stem: str) -> str:
-    """Image stem -> matching key: lower case, letters and digits only."""
-    return re.sub(r"[^a-z0-9]", "", stem.lower())
-
-
 def yolo_key(stem: str) -> str:
     """Roboflow label stem `<original stem>_jpg.rf.<hash>` -> the key of its image."""
     stem = _RF.sub("", stem)
@@ -54,30 +51,6 @@ def _under(f: RawFile, *folders: str) -> bool:
     """True when the file's parent folders end with `folders` (case-insensitive)."""
     parts = [p.lower() for p in f.parts[:-1]]
     return parts[-len(folders):] == [x.lower() for x in folders]
-
-
-def yolo_boxes(f: RawFile, classes: list[str], size: tuple[int, int]) -> list[dict]:
-    """`class cx cy w h` (normalised 0..1) -> objects with pixel bboxes [x, y, w, h]."""
-    W, H = size
-    out = []
-    for n, line in enumerate(f.read_text().splitlines(), start=1):
-        if not line.strip():
-            continue
-        parts = line.split()
-        where = f"{f.path}:{n}"
-        try:
-            cls, cx, cy, w, h = int(parts[0]), *(float(v) for v in parts[1:])
-        except (ValueError, TypeError):
-            raise RawLayoutError(f"{where}: expected 'class cx cy w h' (YOLO, normalised), got {line!r}") from None
-        if not 0 <= cls < len(classes):
-            raise RawLayoutError(f"{where}: class id {cls} outside 0..{len(classes) - 1} of classes.txt")
-        x0, y0, x1, y1 = cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2
-        if w < 0 or h < 0 or min(x0, y0) < -1e-3 or max(x1, y1) > 1 + 1e-3:
-            raise RawLayoutError(f"{where}: box {line.strip()!r} is not inside the normalised image (0..1)")
-        x0, y0, x1, y1 = max(x0, 0.0) * W, max(y0, 0.0) * H, min(x1, 1.0) * W, min(y1, 1.0) * H
-        out.append({"category": classes[cls], "bbox": [round(x0, 3), round(y0, 3), round(x1 - x0, 3),
-                                                       round(y1 - y0, 3)]})
-    return out
 
 
 class APCData(Builder):
@@ -208,13 +181,14 @@ $CYTOHUB_HOME/raw/apcdata). The builder looks for the APCData_points and APCData
             m = _FIELD.match(f.stem)
             fid, study = (m[1], m[2]) if m else (None, None)
             ann = anns.get(fid) if fid else None
-            image, size = cricfmt.read_image(f)
+            data = f.read_bytes()
+            image, size = {"bytes": data, "path": f.name}, images.size(data, f.path)
             cells = sorted(ann.cells, key=lambda c: c.cell_id) if ann else []
             objects = cricfmt.point_objects(cells, size, f.path)
             n_points = len(objects)
             lab = labels.get(key)
             if lab is not None:
-                objects += yolo_boxes(lab, classes, size)
+                objects += yolofmt.objects(lab, classes, size)
             sources = [f.path] + ([ann.source] if ann else []) + ([lab.path] if lab else [])
             yield {
                 "id": fid or key,
@@ -272,8 +246,7 @@ $CYTOHUB_HOME/raw/apcdata). The builder looks for the APCData_points and APCData
                 x0, y0 = max(bx, 0), max(by, 0)
                 x1, y1 = min(bx + bw, size[0]), min(by + bh, size[1])
                 cls = [n for n, _ in CLASSES].index(cat)
-                boxes.append(f"{cls} {(x0 + x1) / 2 / size[0]:.6f} {(y0 + y1) / 2 / size[1]:.6f} "
-                             f"{(x1 - x0) / size[0]:.6f} {(y1 - y0) / size[1]:.6f}")
+                boxes.append(yolofmt.line(cls, [x0, y0, x1 - x0, y1 - y0], size))
             records = [(r[0], records[0][1], *r[2:]) for r in records]  # one export file name per image
             pts.append((f"{base}/APCData_points/labels/csv/{fid}.csv", cricfmt.csv_text(records).encode()))
             if i != 2:  # fewer JSON files than images (420 of 425 reported)

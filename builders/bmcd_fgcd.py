@@ -16,8 +16,9 @@ from pathlib import Path
 
 from cytohub import synth
 from cytohub.builder import Builder, Label, Source
-from cytohub.builders._hematology_common import blood_cell, norm_name
+from cytohub.builders.synthetic_pictures import blood_cell
 from cytohub.errors import RawLayoutError
+from cytohub.formats.naming import words_key as norm_name
 from cytohub.raw import RawFile, RawTree
 
 G = "heme/granulocytic"

@@ -14,7 +14,8 @@ from cytohub import synth
 from cytohub.builder import Builder, Label, Source
 from cytohub.raw import RawTree
 
-from ._organ_cls_common import class_images, draw
+from .class_folders import class_images
+from .synthetic_pictures import cytology_picture
 
 CLASSES = ("benign", "malignant")
 ALIASES = {"benign": (), "malignant": ()}
@@ -98,7 +99,7 @@ $CYTOHUB_HOME/raw/body-cavity-fluid. Check the license shown on the Kaggle page 
         for ci, cls in enumerate(CLASSES):
             for n in range(1, counts[cls] + 1):
                 fmt, ext = ("PNG", "png") if n % 2 else ("JPEG", "jpg")  # mixed formats, as loaders suggest
-                data = draw(self.name, seed, ci, n, SIZE, fmt, malignant=float(ci))
+                data = cytology_picture(self.name, seed, ci, n, SIZE, fmt, malignant=float(ci))
                 entries.append((f"{FOLDERS[cls]}/{n:03d}.{ext}", data))
         synth.write_zip(root / ZIP_NAME, entries)
         synth.write_marker(root, self.name, scale, seed)

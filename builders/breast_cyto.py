@@ -13,9 +13,11 @@ from pathlib import Path
 
 from cytohub import synth
 from cytohub.builder import Builder, Label, Source
+from cytohub.formats.naming import key, slug
 from cytohub.raw import RawFile, RawTree
 
-from ._organ_cls_common import class_images, draw, key, slug
+from .class_folders import class_images
+from .synthetic_pictures import cytology_picture
 
 GRADES = ("G1", "G2", "G3")
 ALIASES = {g: (g, f"grade {g[1]}", f"grade_{g[1]}") for g in GRADES}
@@ -120,7 +122,7 @@ If the record is laid out differently, the build stops and names the first file 
         for mi, folder in enumerate(MODALITY_FOLDERS.values()):
             for gi, grade in enumerate(GRADES):
                 for n in range(1, image_counts(scale) + 1):
-                    data = draw(self.name, seed, 10 * mi + gi, n, size, "JPEG", malignant=0.4 + 0.3 * gi)
+                    data = cytology_picture(self.name, seed, 10 * mi + gi, n, size, "JPEG", malignant=0.4 + 0.3 * gi)
                     entries.append((f"{folder}/{grade}/{n}.jpg", data))
         synth.write_zip(root / ARCHIVE, entries)
         synth.write_marker(root, self.name, scale, seed)

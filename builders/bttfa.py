@@ -17,8 +17,8 @@ from PIL import Image
 
 from cytohub import synth
 from cytohub.builder import Builder, Label, Source
-from cytohub.builders._cervical_seg_common import natural_key
 from cytohub.errors import RawFileError, RawLayoutError
+from cytohub.formats.naming import natural_key
 from cytohub.images import size as image_size
 from cytohub.raw import RawFile, RawTree
 

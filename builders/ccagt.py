@@ -11,7 +11,6 @@ from __future__ import annotations
 import gzip
 import io
 import json
-import re
 from collections import defaultdict
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,8 +19,10 @@ from PIL import ImageDraw
 
 from cytohub import synth
 from cytohub.builder import Builder, Label, Source
-from cytohub.builders._cervical_seg_common import drop_closing_point, natural_key, polygon_bbox
 from cytohub.errors import RawFileError, RawLayoutError
+from cytohub.formats import coco, wkt
+from cytohub.formats.geometry import polygon_bbox
+from cytohub.formats.naming import letters_key, natural_key
 from cytohub.images import size as image_size
 from cytohub.raw import RawFile, RawTree
 
@@ -41,72 +42,25 @@ SLIDES = {
 }
 
 
-def _key(name: str) -> str:
-    return re.sub(r"[^a-z]", "", name.lower())
-
-
-_BY_KEY = {_key(n): n for n in CATEGORIES.values()}
+_BY_KEY = {letters_key(n): n for n in CATEGORIES.values()}
 
 
 def category_of(name: str, where: str) -> str:
     """A category name in any of its three published spellings ('non-viable_nucleus', 'NON_VIABLE_NUCLEUS',
     'non-viable nucleus') -> the COCO spelling."""
-    cat = _BY_KEY.get(_key(name))
+    cat = _BY_KEY.get(letters_key(name))
     if cat is None:
         raise RawLayoutError(f"{where}: unknown category {name!r}; expected one of {', '.join(CATEGORIES.values())}")
     return cat
 
 
-def coco_objects(ann: dict, category: str, where: str) -> list[dict]:
-    """Objects of one COCO annotation. COCO bbox is already [x, y, w, h] in 0-based pixels; polygons are kept
-    (a closing repeat of the first point dropped). A multi-part segmentation gives one object per part, each
-    with its own box; an RLE segmentation gives the box only."""
-    bbox = ann.get("bbox")
-    if not (isinstance(bbox, list) and len(bbox) == 4):
-        raise RawLayoutError(f"{where}: annotation {ann.get('id')} has bbox {bbox!r}; expected [x, y, w, h]")
-    seg = ann.get("segmentation")
-    parts = [drop_closing_point([float(v) for v in p]) for p in seg if len(p) >= 6] if isinstance(seg, list) else []
-    if len(parts) <= 1:
-        return [{"category": category, "bbox": [float(v) for v in bbox], "polygon": parts[0] if parts else None}]
-    return [{"category": category, "bbox": polygon_bbox(p), "polygon": p} for p in parts]
-
-
-_WKT_NUM = re.compile(r"-?\d+(?:\.\d*)?(?:[eE][-+]?\d+)?")
-
-
-def wkt_objects(wkt: str, category: str, where: str) -> list[dict]:
-    """Objects of one WKT geometry ('x y' pairs, pixels): POLYGON (exterior ring; holes are not kept),
-    MULTIPOLYGON (one object per polygon) or POINT."""
-    text = wkt.strip()
-    kind = text.split("(", 1)[0].strip().upper()
+def wkt_objects(text: str, category: str, where: str) -> list[dict]:
+    """Objects of one WKT geometry (pixels): a POINT, or one polygon object (exterior ring, with its box) per
+    polygon of a POLYGON / MULTIPOLYGON."""
+    kind, parts = wkt.parse(text, where)
     if kind == "POINT":
-        nums = [float(v) for v in _WKT_NUM.findall(text)]
-        if len(nums) != 2:
-            raise RawLayoutError(f"{where}: unreadable WKT point {wkt[:60]!r}")
-        return [{"category": category, "point": nums}]
-    if kind not in ("POLYGON", "MULTIPOLYGON"):
-        raise RawLayoutError(f"{where}: WKT geometry {kind or wkt[:30]!r} is not supported; expected POLYGON, "
-                             "MULTIPOLYGON or POINT")
-    # polygons are "((exterior), (hole), ...)"; a MULTIPOLYGON is "(((...)), ((...)))"
-    body = text[len(kind):].strip()
-    polys, depth, ring_start, ring_index = [], 0, 0, 0
-    for i, ch in enumerate(body):
-        if ch == "(":
-            depth += 1
-            if (kind == "POLYGON" and depth == 2) or (kind == "MULTIPOLYGON" and depth == 3):
-                ring_start = i + 1
-        elif ch == ")":
-            if (kind == "POLYGON" and depth == 2) or (kind == "MULTIPOLYGON" and depth == 3):
-                if ring_index == 0:  # exterior ring of this polygon
-                    nums = [float(v) for v in _WKT_NUM.findall(body[ring_start:i])]
-                    polys.append(drop_closing_point(nums))
-                ring_index += 1
-            if (kind == "POLYGON" and depth == 1) or (kind == "MULTIPOLYGON" and depth == 2):
-                ring_index = 0
-            depth -= 1
-    if not polys or any(len(p) < 6 or len(p) % 2 for p in polys):
-        raise RawLayoutError(f"{where}: unreadable WKT polygon {wkt[:60]!r}")
-    return [{"category": category, "bbox": polygon_bbox(p), "polygon": p} for p in polys]
+        return [{"category": category, "point": parts[0]}]
+    return [{"category": category, "bbox": polygon_bbox(p), "polygon": p} for p in parts]
 
 
 def image_counts(scale: str) -> dict[str, int]:
@@ -251,35 +205,20 @@ License: CC BY-NC 3.0, non-commercial use only."""
                 "objects": entry["objects"],
                 "group": {"slide_id": slide},
                 "source_path": f"{img.path};{mask.path}",
-                "extra": {"slide_diagnosis": diagnosis, "image_id": entry.get("image_id")},
+                "extra": {"slide_diagnosis": diagnosis, "image_id": entry.get("image_id"), **entry.get("coco", {})},
             }
 
     def _read_coco(self, f: RawFile) -> dict[str, dict]:
-        try:
-            data = json.loads(f.read_text())
-        except ValueError as exc:
-            raise RawFileError(f"{f.path}: not valid JSON ({exc})") from None
-        if not isinstance(data, dict) or not all(isinstance(data.get(k), list)
-                                                 for k in ("images", "annotations", "categories")):
-            raise RawLayoutError(f"{f.path}: expected a COCO file with 'images', 'annotations' and 'categories'")
-        cats = {c["id"]: category_of(str(c["name"]), f.path) for c in data["categories"]}
+        doc = coco.load(f, category_of)
         entries: dict[str, dict] = {}
-        by_id: dict[int, dict] = {}
-        for im in data["images"]:
-            stem = re.sub(r"\.(jpe?g|png)$", "", str(im["file_name"]), flags=re.IGNORECASE).rsplit("/", 1)[-1]
+        for im in doc.images:
+            stem = im.file_name.replace("\\", "/").rsplit("/", 1)[-1]
+            stem = stem.rsplit(".", 1)[0] if stem.lower().endswith((".jpg", ".jpeg", ".png")) else stem
             if stem in entries:
-                raise RawLayoutError(f"{f.path}: image {stem!r} is listed twice")
-            size = (int(im["width"]), int(im["height"])) if "width" in im and "height" in im else None
-            entries[stem] = by_id[im["id"]] = {"image_id": im["id"], "size": size, "objects": []}
-        for ann in data["annotations"]:
-            entry = by_id.get(ann.get("image_id"))
-            if entry is None:
-                raise RawLayoutError(f"{f.path}: annotation {ann.get('id')} refers to image_id "
-                                     f"{ann.get('image_id')!r}, which is not in 'images'")
-            if ann.get("category_id") not in cats:
-                raise RawLayoutError(f"{f.path}: annotation {ann.get('id')} has category_id "
-                                     f"{ann.get('category_id')!r}, not in 'categories'")
-            entry["objects"] += coco_objects(ann, cats[ann["category_id"]], f.path)
+                raise RawLayoutError(f"{im.where}: image {stem!r} is listed twice")
+            objects, extra = coco.objects(doc.annotations_of(im))
+            size = (im.width, im.height) if im.width is not None else None
+            entries[stem] = {"image_id": im.id, "size": size, "objects": objects, "coco": extra}
         return entries
 
     def _read_parquet(self, f: RawFile) -> dict[str, dict]:
@@ -300,7 +239,8 @@ License: CC BY-NC 3.0, non-commercial use only."""
             if cat is None:
                 raise RawLayoutError(f"{f.path}: category_id {row['category_id']!r} of {row['image_name']!r}; "
                                      "expected 1..7")
-            entries[str(row["image_name"])]["objects"] += wkt_objects(str(row["geometry"]), cat, f.path)
+            where = f"{f.path}: {row['image_name']!r} ({cat})"
+            entries[str(row["image_name"])]["objects"] += wkt_objects(str(row["geometry"]), cat, where)
         return dict(entries)
 
     # ------------------------------------------------------------------ synthetic raw layout

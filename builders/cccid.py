@@ -15,6 +15,7 @@ from pathlib import Path
 from cytohub import synth
 from cytohub.builder import Builder, Label, Source
 from cytohub.errors import RawLayoutError
+from cytohub.formats.naming import letters_key
 from cytohub.raw import RawFile, RawTree
 
 CATEGORIES = ("NILM", "LSIL", "HSIL", "SCC_etc")
@@ -62,11 +63,11 @@ def _norm(text: str) -> str:
 
 _BY_NAME = {_norm(name): num for num, _, name in CELL_TYPES}
 _BY_NUM = {num: (cat, name) for num, cat, name in CELL_TYPES}
-_CAT_KEYS = {re.sub(r"[^a-z]", "", c.lower()): c for c in CATEGORIES}
+_CAT_KEYS = {letters_key(c): c for c in CATEGORIES}
 
 
 def _category_of(folder: str) -> str | None:
-    return _CAT_KEYS.get(re.sub(r"[^a-z]", "", folder.lower()))
+    return _CAT_KEYS.get(letters_key(folder))
 
 
 def _cell_type_of(folder: str) -> int | None:

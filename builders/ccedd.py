@@ -20,8 +20,10 @@ from PIL import Image, ImageDraw
 
 from cytohub import synth
 from cytohub.builder import Builder, Label, Source
-from cytohub.builders._cervical_seg_common import clip_polygon, natural_key, polygon_bbox
-from cytohub.errors import RawFileError, RawLayoutError
+from cytohub.errors import RawLayoutError
+from cytohub.formats import labelme
+from cytohub.formats.geometry import clip_polygon, polygon_bbox
+from cytohub.formats.naming import natural_key
 from cytohub.images import size as image_size
 from cytohub.raw import RawFile, RawTree
 
@@ -40,26 +42,20 @@ def edge_variant(path: str) -> str:
     return UNNAMED
 
 
-def labelme_objects(doc: dict, size: tuple[int, int], where: str) -> tuple[list[dict], dict]:
-    """Objects from a LabelMe document: each `cell`/`kernel` shape's points ([[x, y], ...], pixels, origin
-    top-left, as LabelMe stores them) as a polygon with its box. Vertices outside the image are clamped onto
-    its border; shapes with fewer than 3 points cannot be polygons and are counted, not kept."""
+def labelme_objects(doc: labelme.Document, size: tuple[int, int]) -> tuple[list[dict], dict]:
+    """Objects from a checked LabelMe document: each `cell`/`kernel` shape's outline (pixels, origin top-left,
+    as LabelMe stores them) as a polygon with its box. Vertices outside the image are clamped onto its border
+    (counted); shapes with fewer than 3 points cannot be polygons and are counted, not kept."""
     objects, clipped, degenerate = [], 0, 0
-    shapes = doc.get("shapes")
-    if not isinstance(shapes, list):
-        raise RawLayoutError(f"{where}: no 'shapes' list; expected a LabelMe JSON file")
-    for i, shape in enumerate(shapes):
-        label = str(shape.get("label", "")).strip().lower()
+    for shape in doc.shapes:
+        label = shape.label.strip().lower()
         if label not in SHAPE_LABELS:
-            raise RawLayoutError(f"{where}: shape {i} has label {shape.get('label')!r}; expected 'cell' or 'kernel'")
-        try:
-            flat = [float(v) for pt in shape["points"] for v in pt[:2]]
-        except (KeyError, TypeError, ValueError):
-            raise RawLayoutError(f"{where}: shape {i} has no readable 'points' [[x, y], ...]") from None
-        if len(flat) < 6:
+            raise RawLayoutError(f"{shape.where}: label {shape.label!r}; expected 'cell' or 'kernel'")
+        outline = labelme.polygon(shape)
+        if outline is None:
             degenerate += 1
             continue
-        poly, moved = clip_polygon(flat, *size)
+        poly, moved = clip_polygon(outline, *size)
         clipped += moved
         objects.append({"category": SHAPE_LABELS[label], "bbox": polygon_bbox(poly), "polygon": poly})
     return objects, {"clipped_vertices": clipped, "degenerate_shapes": degenerate}
@@ -168,12 +164,7 @@ Terms: non-commercial research and education only; the images must not be redist
             if ann is None and jsons:
                 raise RawLayoutError(f"{png.path}: no outline file json/{stem}.json, though json/ is present; "
                                      "expected one LabelMe file per image")
-            doc = None
-            if ann is not None:
-                try:
-                    doc = json.loads(ann.read_text())
-                except ValueError as exc:
-                    raise RawFileError(f"{ann.path}: not valid JSON ({exc})") from None
+            doc = labelme.load(ann) if ann is not None else None
             if png is not None:
                 img = {"bytes": png.read_bytes(), "path": png.name}
                 where = png.path
@@ -182,11 +173,10 @@ Terms: non-commercial research and education only; the images must not be redist
             size = image_size(img["bytes"], where)
             objects, counts = [], {}
             if doc is not None:
-                declared = (doc.get("imageWidth"), doc.get("imageHeight"))
-                if None not in declared and tuple(int(v) for v in declared) != size:
-                    raise RawLayoutError(f"{ann.path}: imageWidth x imageHeight {declared} but the image {where} "
+                if doc.size is not None and doc.size != size:
+                    raise RawLayoutError(f"{ann.path}: imageWidth x imageHeight {doc.size} but the image {where} "
                                          f"is {size}")
-                objects, counts = labelme_objects(doc, size, ann.path)
+                objects, counts = labelme_objects(doc, size)
             mask, used = None, None
             by_variant = edges.get(stem, {})
             for variant in (CORRECTED, UNNAMED, UNCORRECTED):
@@ -223,15 +213,12 @@ Terms: non-commercial research and education only; the images must not be redist
         return first
 
     @staticmethod
-    def _embedded_image(doc: dict | None, ann: RawFile, stem: str) -> dict:
-        data = (doc or {}).get("imageData")
-        if not data:
+    def _embedded_image(doc: labelme.Document | None, ann: RawFile, stem: str) -> dict:
+        data = labelme.image_data(doc) if doc is not None else None
+        if data is None:
             raise RawLayoutError(f"{ann.path}: no png/{stem}.png and no embedded imageData; expected png.zip "
                                  "next to json.zip")
-        try:
-            return {"bytes": base64.b64decode(data, validate=True), "path": f"{stem}.png"}
-        except ValueError:
-            raise RawFileError(f"{ann.path}: imageData is not valid base64") from None
+        return {"bytes": data, "path": f"{stem}.png"}
 
     # ------------------------------------------------------------------ synthetic raw layout
     def synthesize(self, root: Path, scale: str = "small", seed: int = 0) -> None:

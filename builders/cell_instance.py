@@ -22,8 +22,9 @@ from PIL import Image, ImageSequence
 
 from cytohub import synth
 from cytohub.builder import Builder, Label, Source
-from cytohub.builders._other_geo_geometry import alternating_rle_decode, alternating_rle_encode, outer_polygon
 from cytohub.errors import RawFileError, RawLayoutError
+from cytohub.formats import geometry, jsonfile, rle
+from cytohub.formats.masks import outer_polygon
 from cytohub.images import size as image_size
 from cytohub.raw import RawFile, RawTree
 
@@ -167,10 +168,7 @@ CISD/ folder (CISD.json, center_slice/, edf/, stack/) both work. Check the recor
 
     # ------------------------------------------------------------------ helpers
     def _load(self, f: RawFile) -> dict:
-        try:
-            data = json.loads(f.read_text())
-        except ValueError as exc:
-            raise RawFileError(f"{f.path}: not valid JSON ({exc})") from None
+        data = jsonfile.load(f, "CISD JSON")
         if not isinstance(data, dict) or not isinstance(data.get("assets"), list):
             raise RawLayoutError(f"{f.path}: expected a JSON object with an 'assets' list")
         for i, a in enumerate(data["assets"]):
@@ -200,34 +198,42 @@ CISD/ folder (CISD.json, center_slice/, edf/, stack/) both work. Check the recor
         if not annotations:
             return [], {"annotator": None, "categories": [], "other_annotations": []}
         objects, categories = [], []
-        first = annotations[0]
+        first = annotations[0] if isinstance(annotations, list) else None
+        if not isinstance(first, dict) or not isinstance(first.get("data") or [], list):
+            raise RawLayoutError(f"{where}: asset {asset['file_name']!r}: annotations must be a list of objects "
+                                 "whose data lists objects")
         for k, obj in enumerate(first.get("data") or []):
             what = f"{where}: asset {asset['file_name']!r}, object #{k}"
             try:
-                r0, c0, r1, c1 = (int(v) for v in obj["bbox"])
-                counts, msize = obj["mask"]["counts"], obj["mask"]["size"]
+                box, counts, msize = obj["bbox"], obj["mask"]["counts"], obj["mask"]["size"]
                 native = str(obj["category_name"])
-            except (KeyError, TypeError, ValueError):
+            except (KeyError, TypeError):
                 raise RawLayoutError(f"{what}: expected category_name, bbox [r0, c0, r1, c1] and mask "
                                      "{counts, size}") from None
-            if tuple(int(v) for v in msize) != size:
-                raise RawLayoutError(f"{what}: mask size {list(msize)} differs from the image's [h, w] = {list(size)}")
+            msize = [int(v) if v.is_integer() else v for v in geometry.numbers(msize, "mask size", what, 2)]
+            if tuple(msize) != size:
+                raise RawLayoutError(f"{what}: mask size {msize} differs from the image's [h, w] = {list(size)}")
             try:
-                mask = alternating_rle_decode(counts, size)
+                mask = rle.cisd_decode(counts, size)
             except ValueError as exc:
                 raise RawLayoutError(f"{what}: bad mask run lengths ({exc})") from None
             objects.append({
                 "category": native if native in KNOWN_CATEGORIES else OTHER,
-                "bbox": [c0, r0, c1 - c0 + 1, r1 - r0 + 1],
+                "bbox": _xywh(box, what),
                 "polygon": outer_polygon(mask),
             })
             categories.append(native)
-        others = [{"annotator": a.get("annotator"), "annotation_id": a.get("annotation_id"),
-                   "time_stamp": a.get("time_stamp"),
-                   "objects": [{"category": o.get("category_name"),
-                                "bbox": [o["bbox"][1], o["bbox"][0], o["bbox"][3] - o["bbox"][1] + 1,
-                                         o["bbox"][2] - o["bbox"][0] + 1]} for o in a.get("data") or []]}
-                  for a in annotations[1:]]
+        others = []
+        for n, a in enumerate(annotations[1:], start=1):
+            if not isinstance(a, dict) or not all(isinstance(o, dict) for o in a.get("data") or []):
+                raise RawLayoutError(f"{where}: asset {asset['file_name']!r}, annotation #{n}: expected an object "
+                                     "whose data lists objects")
+            others.append({"annotator": a.get("annotator"), "annotation_id": a.get("annotation_id"),
+                           "time_stamp": a.get("time_stamp"),
+                           "objects": [{"category": o.get("category_name"),
+                                        "bbox": _xywh(o.get("bbox"), f"{where}: asset {asset['file_name']!r}, "
+                                                                     f"annotation #{n}, object #{k}")}
+                                       for k, o in enumerate(a.get("data") or [])]})
         return objects, {"annotator": first.get("annotator"), "annotation_id": first.get("annotation_id"),
                          "time_stamp": first.get("time_stamp"), "categories": categories,
                          "other_annotations": others}
@@ -254,7 +260,7 @@ CISD/ folder (CISD.json, center_slice/, edf/, stack/) both work. Check the recor
                     rows, cols = np.nonzero(m)
                     data.append({"category_name": cats[k % len(cats)],
                                  "bbox": [int(rows.min()), int(cols.min()), int(rows.max()), int(cols.max())],
-                                 "mask": alternating_rle_encode(m)})
+                                 "mask": rle.cisd_encode(m)})
                 annotations = [{"annotation_id": 0, "annotator": "annotator1@example.org",
                                 "time_stamp": "2021-06-01 10:00:00", "data": data}]
                 if asset_id == 0:  # a second annotator on the first asset
@@ -270,6 +276,16 @@ CISD/ folder (CISD.json, center_slice/, edf/, stack/) both work. Check the recor
         synth.write_zip(root / "CISD.zip", entries)
         synth.write_marker(root, self.name, scale, seed)
 
+
+
+def _xywh(box: object, where: str) -> list[int]:
+    """A CISD box [row_min, col_min, row_max, col_max] (whole pixels, inclusive) -> [x, y, w, h]."""
+    b = geometry.numbers(box, "bbox", where, 4)
+    if any(not v.is_integer() for v in b) or b[2] < b[0] or b[3] < b[1]:
+        raise RawLayoutError(f"{where}: bbox {box!r}; expected whole-number [row_min, col_min, row_max, col_max] "
+                             "with max >= min")
+    r0, c0, r1, c1 = (int(v) for v in b)
+    return [c0, r0, c1 - c0 + 1, r1 - r0 + 1]
 
 
 def _tiff_pages(f: RawFile) -> list[dict]:

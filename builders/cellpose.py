@@ -16,8 +16,9 @@ import numpy as np
 
 from cytohub import synth
 from cytohub.builder import Builder, Label, Source
-from cytohub.builders._other_geo_geometry import instance_objects, png16, read_array
 from cytohub.errors import RawLayoutError
+from cytohub.formats.masks import decode as read_array
+from cytohub.formats.masks import instance_objects, png16
 from cytohub.raw import RawFile, RawTree
 
 FILE_RE = re.compile(r"^(?P<num>\d+)_(?P<kind>img|masks)\.png$", re.IGNORECASE)
@@ -133,11 +134,11 @@ train/ and test/ folders work too. train_cyto2.zip, if present, is listed in the
         for (split, num), entry in sorted(pairs.items(), key=lambda kv: (SPLITS.index(kv[0][0]), kv[0][1])):
             img, msk = entry["img"], entry["masks"]
             img_bytes, mask_bytes = img.read_bytes(), msk.read_bytes()
-            labels = read_array(mask_bytes)
+            labels = read_array(mask_bytes, msk.path)
             if labels.ndim != 2 or not np.issubdtype(labels.dtype, np.integer):
                 raise RawLayoutError(f"{msk.path}: expected a single-channel integer label map, got an array of "
                                      f"shape {labels.shape} and type {labels.dtype}")
-            width, height = read_array(img_bytes).shape[1::-1]
+            width, height = read_array(img_bytes, img.path).shape[1::-1]
             if labels.shape != (height, width):
                 raise RawLayoutError(f"{msk.path}: mask is {labels.shape[1]}x{labels.shape[0]} but {img.name} is "
                                      f"{width}x{height}")

@@ -12,8 +12,6 @@ Point CSVs are (row, col), 1-based MATLAB indices (EvaluateDetection.m indexes f
 
 from __future__ import annotations
 
-import csv
-import io
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,6 +19,7 @@ from pathlib import Path
 from cytohub import images, synth
 from cytohub.builder import Builder, Label, Source
 from cytohub.errors import RawLayoutError
+from cytohub.formats import csvfile, geometry
 from cytohub.raw import RawFile, RawTree
 
 GRADES = {"N": "Negative", "L": "LSIL", "H": "HSIL"}
@@ -37,20 +36,16 @@ POINTS = {"H": 931, "L": 1536, "N": 238}
 
 def read_points(f: RawFile, size: tuple[int, int]) -> list[dict]:
     """`row,col` (1-based) per line -> nucleus points [col - 1, row - 1]."""
-    w, h = size
     out = []
     for n, line in enumerate(f.read_text().splitlines(), start=1):
         if not line.strip():
             continue
         where = f"{f.path}:{n}"
-        try:
-            row, col = (int(v) for v in line.replace(";", ",").split(","))
-        except ValueError:
-            raise RawLayoutError(f"{where}: expected two integers 'row,col' (1-based), got {line!r}") from None
-        if not (1 <= row <= h and 1 <= col <= w):
-            raise RawLayoutError(f"{where}: nucleus (row {row}, col {col}) is outside the {w}x{h} EDF image; "
-                                 "expected 1-based row in 1..height and col in 1..width")
-        out.append({"category": "nucleus", "point": [col - 1, row - 1]})
+        values = line.replace(";", ",").split(",")
+        if len(values) != 2:
+            raise RawLayoutError(f"{where}: expected two integers 'row,col' (1-based), got {line!r}")
+        out.append({"category": "nucleus",
+                    "point": geometry.one_based_row_col(values[0], values[1], size, "nucleus", where)})
     return out
 
 
@@ -164,11 +159,11 @@ authors before redistributing a build."""
 
     @staticmethod
     def _labels(f: RawFile) -> dict[str, tuple[str, str]]:
-        rows = list(csv.reader(io.StringIO(f.read_text())))
-        if not rows or [c.strip().lower() for c in rows[0]] != ["frame", "label", "set"]:
+        rows = list(csvfile.records(f))
+        if not rows or [c.strip().lower() for c in rows[0][1]] != ["frame", "label", "set"]:
             raise RawLayoutError(f"{f.path}: expected the header 'frame,label,set'")
         out = {}
-        for n, row in enumerate(rows[1:], start=2):
+        for n, row in rows[1:]:
             if not any(c.strip() for c in row):
                 continue
             if len(row) != 3:

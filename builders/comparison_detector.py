@@ -17,7 +17,9 @@ from pathlib import Path
 
 from cytohub import synth
 from cytohub.builder import Builder, Label, Source
-from cytohub.errors import RawFileError, RawLayoutError
+from cytohub.errors import RawLayoutError
+from cytohub.formats import coco
+from cytohub.formats.geometry import clip_bbox
 from cytohub.images import size as image_size
 from cytohub.raw import RawFile, RawTree
 
@@ -46,6 +48,14 @@ DESCRIPTIONS = {
 SPLITS = ("train", "test")
 IMAGE_EXT = (".bmp", ".jpg", ".jpeg", ".png", ".tif", ".tiff")
 PUBLISHED = {"train": 6666, "test": 744}
+
+
+def _category(name: str, where: str) -> str:
+    """A COCO category name (case and surrounding spaces ignored) -> one of CATEGORIES, else an error."""
+    cat = name.strip().lower()
+    if cat not in CATEGORIES:
+        raise RawLayoutError(f"{where}: unknown category {name!r}; expected one of {list(CATEGORIES)}")
+    return cat
 
 
 def image_counts(scale: str) -> dict[str, int]:
@@ -118,32 +128,28 @@ they list (train/ and test/ folders, or an images/ folder)."""
             by_name[f.name.lower()].append(f)
         for split in SPLITS:
             meta = jsons[split][0]
-            images, anns, cats = self._coco(meta)
+            doc = coco.load(meta, _category)
             used: dict[str, RawFile] = {}
-            for img in sorted(images, key=lambda i: str(i["file_name"])):
-                f = self._find(by_name, str(img["file_name"]), split, meta.path)
+            for img in sorted(doc.images, key=lambda i: i.file_name):
+                f = self._find(by_name, img.file_name, split, meta.path)
                 if f.path in used:
                     raise RawLayoutError(f"{meta.path}: {f.path} is listed twice")
                 used[f.path] = f
                 data = f.read_bytes()
                 width, height = image_size(data, f.path)
-                if (width, height) != (img.get("width", width), img.get("height", height)):
+                if img.width is not None and (width, height) != (img.width, img.height):
                     raise RawLayoutError(f"{f.path}: image is {width}x{height} but {meta.name} says "
-                                         f"{img['width']}x{img['height']}")
-                objects, degenerate, clipped = [], [], 0
-                for a in anns.get(img["id"], []):
-                    cat = cats[a["category_id"]]
-                    x, y, w, h = (float(v) for v in a["bbox"])
-                    if w <= 1 or h <= 1:
-                        degenerate.append({"category": cat, "bbox": [x, y, w, h], "id": a.get("id")})
+                                         f"{img.width}x{img.height}")
+                kept, degenerate, clipped = [], [], 0
+                for a in doc.annotations_of(img):
+                    box = clip_bbox(a.bbox, width, height) if a.bbox[2] > 1 and a.bbox[3] > 1 else None
+                    if box is None or box[2] <= 1 or box[3] <= 1:
+                        degenerate.append({"category": a.category, "bbox": a.bbox, "id": a.id})
                         continue
-                    x0, y0, x1, y1 = max(0.0, x), max(0.0, y), min(float(width), x + w), min(float(height), y + h)
-                    if (x0, y0, x1, y1) != (x, y, x + w, y + h):
-                        clipped += 1
-                    if x1 - x0 <= 1 or y1 - y0 <= 1:
-                        degenerate.append({"category": cat, "bbox": [x, y, w, h], "id": a.get("id")})
-                        continue
-                    objects.append({"category": cat, "bbox": [x0, y0, x1 - x0, y1 - y0]})
+                    clipped += box != a.bbox
+                    a.bbox = box
+                    kept.append(a)
+                objects, extra = coco.objects(kept)
                 yield {
                     "id": f"{split}-{Path(f.name).stem}",
                     "image": {"bytes": data, "path": f.name},
@@ -151,36 +157,9 @@ they list (train/ and test/ folders, or an images/ folder)."""
                     "objects": objects,
                     "split": split,
                     "source_path": f"{f.path};{meta.path}",
-                    "extra": {"coco_image_id": img["id"], "file_name": img["file_name"],
-                              "degenerate_boxes": degenerate, "clipped_boxes": clipped},
+                    "extra": {"coco_image_id": img.id, "file_name": img.file_name,
+                              "degenerate_boxes": degenerate, "clipped_boxes": clipped, **extra},
                 }
-
-    def _coco(self, meta: RawFile) -> tuple[list[dict], dict, dict]:
-        try:
-            doc = json.loads(meta.read_text())
-        except ValueError as exc:
-            raise RawFileError(f"{meta.path}: not valid JSON ({exc})") from None
-        try:
-            cats = {c["id"]: str(c["name"]).strip().lower() for c in doc["categories"]}
-            images = list(doc["images"])
-            ids = {i["id"] for i in images}
-            anns: dict = defaultdict(list)
-            for a in doc["annotations"]:
-                if a["image_id"] not in ids:
-                    raise RawLayoutError(f"{meta.path}: annotation {a.get('id')} refers to unknown image_id "
-                                         f"{a['image_id']}")
-                if a["category_id"] not in cats or len(a["bbox"]) != 4:
-                    raise RawLayoutError(f"{meta.path}: annotation {a.get('id')} has category_id "
-                                         f"{a['category_id']} or bbox {a['bbox']}; expected a listed category "
-                                         "and [x, y, w, h]")
-                anns[a["image_id"]].append(a)
-        except (KeyError, TypeError) as exc:
-            raise RawLayoutError(f"{meta.path}: not COCO-style JSON (missing {exc}); expected images, "
-                                 "annotations and categories") from None
-        unknown = sorted(set(cats.values()) - set(CATEGORIES))
-        if unknown:
-            raise RawLayoutError(f"{meta.path}: unknown categories {unknown}; expected {list(CATEGORIES)}")
-        return images, anns, cats
 
     @staticmethod
     def _find(by_name: dict[str, list[RawFile]], file_name: str, split: str, where: str) -> RawFile:

@@ -11,10 +11,10 @@ from __future__ import annotations
 from collections.abc import Iterator
 from pathlib import Path
 
-from cytohub import synth
+from cytohub import images, synth
 from cytohub.builder import Builder, Label, Source
-from cytohub.builders import _cervical_geo_cric as cricfmt
 from cytohub.errors import RawLayoutError
+from cytohub.formats import cric as cricfmt
 from cytohub.raw import RawTree
 
 # source spelling -> (category, harmonized Bethesda node); category = the source spelling
@@ -144,7 +144,8 @@ subfolders (e.g. images/ and metadata/): files are found by name anywhere below 
         for key in sorted(pngs, key=lambda k: order(names.get(k, k))):
             f = pngs[key]
             ann = anns.get(names.get(key, ""))
-            image, size = cricfmt.read_image(f)
+            data = f.read_bytes()
+            image, size = {"bytes": data, "path": f.name}, images.size(data, f.path)
             cells = sorted(ann.cells, key=lambda c: c.cell_id) if ann else []
             yield {
                 "id": f.stem,

@@ -5,14 +5,15 @@ Three label archives from the GitHub repository, `Cx22-Pair.zip`, `Cx22-Multi-Tr
 per cytoplasm and per nucleus (`cyto/cyto_ins.mat`, `nuc/nuc_ins.mat`), their boxes (`*_ins_bbox.mat`,
 [y1, x1, y2, x2], 0-based, half-open), clump masks, and `generator/` (the CCEDD image name and the ROI of
 every image). The images are not shipped: the builder re-creates them like `ImageDataGenerator.m`, cutting
-each ROI out of its CCEDD image and pasting it at the top left of a white canvas. So the raw folder must
-hold both downloads: the Cx22 zips and CCEDD's `png.zip` (or `png/` folder, or `json.zip`).
+each ROI out of its CCEDD image and pasting it at the top left of a white canvas (scaled first when the ROI is
+512 px or more in a side). So the raw folder must hold both downloads: the Cx22 zips and CCEDD's `png.zip` (or
+`png/` folder, or `json.zip`). Crops of one CCEDD image share `group.fov_id` (the CCEDD image name).
 """
 
 from __future__ import annotations
 
 import io
-import re
+import math
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -21,9 +22,10 @@ from PIL import Image
 
 from cytohub import synth
 from cytohub.builder import Builder, Label, Source
-from cytohub.builders import _cervical_seg_mat as mat
-from cytohub.builders._cervical_seg_common import mask_bbox, mask_outline, natural_key
 from cytohub.errors import RawFileError, RawLayoutError
+from cytohub.formats import geometry, labelme, matlab
+from cytohub.formats.masks import mask_bbox, outer_polygon
+from cytohub.formats.naming import letters_key, natural_key
 from cytohub.raw import RawFile, RawTree
 
 SUBSETS = {"pair": "Cx22-Pair", "multi_train": "Cx22-Multi-Train", "multi_test": "Cx22-Multi-Test"}
@@ -39,11 +41,9 @@ CCEDD_HELP = ("Cx22 ships no images: they are cut from CCEDD images. Download CC
 
 
 def subset_of(folder: str) -> str | None:
-    key = re.sub(r"[^a-z]", "", folder.lower())
-    for subset, name in SUBSETS.items():
-        if re.sub(r"[^a-z]", "", name.lower()) == key:
-            return subset
-    return None
+    """'Cx22-Multi-Test', 'cx22_multi_test', ... -> 'multi_test' (letters compared, case ignored)."""
+    key = letters_key(folder)
+    return next((subset for subset, name in SUBSETS.items() if letters_key(name) == key), None)
 
 
 def box_to_xywh(box) -> list[float]:
@@ -53,17 +53,32 @@ def box_to_xywh(box) -> list[float]:
 
 
 def regenerate(source: Image.Image, x: int, y: int, w: int, h: int, canvas: tuple[int, int]) -> Image.Image:
-    """`ImageDataGenerator.m` in Python: crop the ROI (x, y 0-based; clipped to the image), scale it down
-    when it does not fit the canvas, paste it at the top left of a white canvas of (width, height)."""
+    """`ImageDataGenerator.m` (Cx22 archives, generator/) in Python: crop the ROI (x, y 0-based, w x h) out of
+    the source, clipped to the source's edges; when the ROI (as declared, before clipping) is as large as the
+    canvas in either side, scale the crop so that the ROI's larger declared side fills the canvas: that side of
+    the crop becomes exactly the canvas size and the other round(canvas / larger side * crop side), as the
+    generator does; paste at the top left of a white canvas of (width, height).
+
+    The generator sets the larger side to the canvas size even when clipping shortened the crop (ROI
+    1331,707,718,645 of a 2048 x 1536 image: 717 x 645 crop -> 512 x 460, not 511 x 460), so the masks line up
+    only when this is reproduced. Resampling is bicubic with antialiasing, like MATLAB's imresize default, but
+    not bit-identical to it."""
     crop = source.convert("RGB").crop((x, y, min(x + w, source.width), min(y + h, source.height)))
     cw, ch = canvas
     if h >= ch or w >= cw:
-        scale = min(cw / max(w, 1), ch / max(h, 1))
-        crop = crop.resize((max(1, round(crop.width * scale)), max(1, round(crop.height * scale))),
-                           Image.Resampling.BICUBIC)
+        if h >= w:  # 'H_larger'
+            rows, cols = ch, _round_half_up(ch / h * crop.width)
+        else:  # 'W_larger'
+            rows, cols = _round_half_up(cw / w * crop.height), cw
+        crop = crop.resize((max(1, cols), max(1, rows)), Image.Resampling.BICUBIC)
     out = Image.new("RGB", canvas, (255, 255, 255))
     out.paste(crop, (0, 0))
     return out
+
+
+def _round_half_up(v: float) -> int:
+    """MATLAB's round for positive values (0.5 goes up; Python's round would go to the even neighbour)."""
+    return math.floor(v + 0.5)
 
 
 def counts(scale: str) -> dict[str, tuple[int, int]]:
@@ -131,8 +146,12 @@ CCEDD images must not be redistributed."""
         "The three archives are taken as the official partition and become the splits pair, multi_train and "
         "multi_test.",
         "Images are re-created like ImageDataGenerator.m (ROI x, y 0-based, clipped to the CCEDD image, pasted "
-        "at the top left of a white canvas the size of the masks). An ROI that does not fit the canvas is "
-        "scaled with bicubic resampling, which differs slightly from MATLAB's imresize (no such ROI is known).",
+        "at the top left of a white canvas the size of the masks). An ROI of 512 px or more in a side is scaled "
+        "so that its larger declared side fills the canvas, with the generator's sizes; this is the case for 98 of "
+        "the 100 Multi-Test ROIs (none of the 820 Pair ROIs). The scaling is bicubic with antialiasing, like "
+        "MATLAB's imresize, but its pixel values differ slightly from MATLAB's.",
+        "Crops of one CCEDD image share group.fov_id (the CCEDD image name). The published Pair and Multi-Test "
+        "archives cut 55 CCEDD images for both subsets, so the official splits are not independent.",
         "Cytoplasm and nucleus instances are not assumed to be paired by index; each is its own object.",
         "The meaning of the two OverlapRatio values per image is not documented; they are kept in `extra`.",
     )
@@ -174,36 +193,32 @@ CCEDD images must not be redistributed."""
         return f
 
     def _read_subset(self, raw: RawTree, root: str, subset: str) -> dict:
-        import h5py
-
         out: dict = {"root": root}
         for rel in REQUIRED:
             self._file(raw, root, rel)
         for rel, var in (("CellNum.mat", "CellNum"), ("OverlapRatio.mat", "OverlapRatio"),
                          ("generator/ROIs_W_H.mat", "ROIs_W_H"), ("generator/ROIs_x_y.mat", "ROIs_x_y")):
-            f = self._file(raw, root, rel)
-            with h5py.File(self._local(f), "r") as h5:
-                out[var] = mat.array(mat.variable(h5, var, f.path))
+            with self._open(raw, root, rel) as mf:
+                out[var] = mf.array(var)
         n = out["ROIs_x_y"].shape[0]
         cell_num = out["CellNum"].ravel()
         if out["ROIs_W_H"].shape != (n, 2) or out["ROIs_x_y"].shape != (n, 2) or cell_num.size != n:
             raise RawLayoutError(f"{root}: ROIs_x_y is {out['ROIs_x_y'].shape}, ROIs_W_H {out['ROIs_W_H'].shape} "
                                  f"and CellNum has {cell_num.size} values; expected N x 2, N x 2 and N")
-        names_file = self._file(raw, root, "generator/ImageDataNames.mat")
-        with h5py.File(self._local(names_file), "r") as h5:
-            out["names"] = [s.strip() for s in mat.strings(h5, "ImageDataNames", names_file.path, expected=n)]
+        with self._open(raw, root, "generator/ImageDataNames.mat") as mf:
+            out["names"] = [s.strip() for s in mf.strings("ImageDataNames", expected=n)]
         gen = raw.get(f"{root}/generator/ImageDataGenerator.m")
         if gen is not None:
             raw.skip(gen, "MATLAB image generator; the builder re-creates the images the same way")
         return out
 
-    @staticmethod
-    def _local(f: RawFile) -> Path:
-        path = f.local_path()
-        with open(path, "rb") as fh:
-            if fh.read(512)[:6] != b"MATLAB" and not _is_hdf5(path):
-                raise RawFileError(f"{f.path}: not a MATLAB v7.3 (HDF5) MAT-file")
-        return path
+    def _open(self, raw: RawTree, root: str, rel: str) -> matlab.MatFile:
+        f = self._file(raw, root, rel)
+        mf = matlab.MatFile(f)
+        if not mf.v73:
+            mf.close()
+            raise RawFileError(f"{f.path}: not a MATLAB v7.3 (HDF5) MAT-file; the Cx22 archives hold v7.3 files")
+        return mf
 
     def _ccedd_sources(self, raw: RawTree, needed: set[str]) -> dict[str, RawFile]:
         found: dict[str, RawFile] = {}
@@ -227,15 +242,12 @@ CCEDD images must not be redistributed."""
         return found
 
     def _source_image(self, f: RawFile) -> Image.Image:
-        data = f.read_bytes()
         if f.suffix == ".json":
-            import base64
-            import json
-
-            try:
-                data = base64.b64decode(json.loads(data.decode("utf-8-sig"))["imageData"])
-            except (ValueError, KeyError, TypeError):
-                raise RawFileError(f"{f.path}: no readable imageData; expected the CCEDD png/ image instead") from None
+            data = labelme.image_data(labelme.load(f))
+            if data is None:
+                raise RawFileError(f"{f.path}: no imageData; expected the CCEDD png/ image instead")
+        else:
+            data = f.read_bytes()
         try:
             im = Image.open(io.BytesIO(data))
             im.load()
@@ -244,27 +256,25 @@ CCEDD images must not be redistributed."""
             raise RawFileError(f"{f.path}: CCEDD image does not decode ({type(exc).__name__}: {exc})") from None
 
     def _rows(self, raw: RawTree, subset: str, sub: dict, sources: dict[str, RawFile]) -> Iterator[dict]:
-        import h5py
-
         root = sub["root"]
-        files = {rel: self._file(raw, root, rel) for rel in REQUIRED if rel.startswith(("cyto/", "nuc/"))}
-        handles = {rel: h5py.File(self._local(f), "r") for rel, f in files.items()}
+        rels = [rel for rel in REQUIRED if rel.startswith(("cyto/", "nuc/"))]
+        handles: dict[str, matlab.MatFile] = {}
         try:
             tops = {}
-            for rel, h5 in handles.items():
-                var = rel.split("/")[1][:-4]
-                tops[rel] = mat.cell(h5, mat.variable(h5, var, files[rel].path), files[rel].path)
+            for rel in rels:
+                handles[rel] = self._open(raw, root, rel)
+                tops[rel] = handles[rel].cell(rel.split("/")[1][:-4])
                 if len(tops[rel]) != len(sub["names"]):
-                    raise RawLayoutError(f"{files[rel].path}: {len(tops[rel])} images, but generator/ lists "
+                    raise RawLayoutError(f"{handles[rel].where}: {len(tops[rel])} images, but generator/ lists "
                                          f"{len(sub['names'])}")
             cached: tuple[str, Image.Image] | None = None
             for i, name in enumerate(sub["names"]):
                 objects, semantic, n_cells = [], None, {}
                 for part, category in (("cyto", "cytoplasm"), ("nuc", "nucleus")):
                     rel = f"{part}/{part}_ins.mat"
-                    h5, where = handles[rel], f"{files[rel].path} (image {i + 1})"
-                    masks = [mat.array(ds).astype(bool) for ds in mat.cell(h5, tops[rel][i], where)]
-                    boxes = mat.array(tops[f"{part}/{part}_ins_bbox.mat"][i]).reshape(-1, 4)
+                    where = f"{handles[rel].where} (image {i + 1})"
+                    masks = [np.asarray(m).astype(bool) for m in self._cell(tops[rel][i], where)]
+                    boxes = np.asarray(tops[f"{part}/{part}_ins_bbox.mat"][i]).reshape(-1, 4)
                     if len(boxes) != len(masks):
                         raise RawLayoutError(f"{where}: {len(masks)} {category} masks but {len(boxes)} boxes in "
                                              f"{part}_ins_bbox.mat")
@@ -280,25 +290,29 @@ CCEDD images must not be redistributed."""
                             raise RawLayoutError(f"{where}: {category} {j + 1}: box {box.tolist()} [y1, x1, y2, x2] "
                                                  f"does not match its mask (extent {mask_bbox(m)} as [x, y, w, h])")
                         semantic[m] = 2 if part == "nuc" else np.maximum(semantic[m], 1)
-                        objects.append({"category": category, "bbox": bbox, "polygon": mask_outline(m)})
+                        objects.append({"category": category, "bbox": bbox, "polygon": outer_polygon(m)})
                 for part, category in (("cyto", "cytoplasm_clump"), ("nuc", "nucleus_clump")):
                     rel = f"{part}/{part}_clumps.mat"
-                    where = f"{files[rel].path} (image {i + 1})"
-                    for ds in mat.cell(handles[rel], tops[rel][i], where):
-                        m = mat.array(ds).astype(bool)
+                    for m in self._cell(tops[rel][i], f"{handles[rel].where} (image {i + 1})"):
+                        m = np.asarray(m).astype(bool)
                         if m.any():
-                            objects.append({"category": category, "bbox": mask_bbox(m), "polygon": mask_outline(m)})
+                            objects.append({"category": category, "bbox": mask_bbox(m), "polygon": outer_polygon(m)})
                 if semantic is None:
-                    raise RawLayoutError(f"{files['cyto/cyto_ins.mat'].path} (image {i + 1}): no instance masks")
-                expected = int(sub["CellNum"].ravel()[i])
+                    raise RawLayoutError(f"{handles['cyto/cyto_ins.mat'].where} (image {i + 1}): no instance masks")
+                expected = geometry.integer(sub["CellNum"].ravel()[i], "CellNum", f"{root}/CellNum.mat (image {i + 1})")
                 if n_cells["cytoplasm"] != expected:
                     raise RawLayoutError(f"{root}: image {i + 1} has {n_cells['cytoplasm']} cytoplasm masks but "
                                          f"CellNum.mat says {expected}")
                 src = sources[name]
                 if cached is None or cached[0] != name:
                     cached = (name, self._source_image(src))
-                x, y = (int(v) for v in sub["ROIs_x_y"][i])
-                w, h = (int(v) for v in sub["ROIs_W_H"][i])
+                x, y = (geometry.integer(v, k, f"{root}/generator/ROIs_x_y.mat (ROI {i + 1})")
+                        for v, k in zip(sub["ROIs_x_y"][i], ("x", "y"), strict=True))
+                w, h = (geometry.integer(v, k, f"{root}/generator/ROIs_W_H.mat (ROI {i + 1})")
+                        for v, k in zip(sub["ROIs_W_H"][i], ("width", "height"), strict=True))
+                if w <= 0 or h <= 0:
+                    raise RawLayoutError(f"{root}/generator/ROIs_W_H.mat: ROI {i + 1} is {w} x {h}; expected a "
+                                         "positive width and height")
                 if not (0 <= x < cached[1].width and 0 <= y < cached[1].height):
                     raise RawLayoutError(f"{root}/generator/ROIs_x_y.mat: ROI {i + 1} starts at ({x}, {y}), outside "
                                          f"{src.path} ({cached[1].width} x {cached[1].height})")
@@ -310,6 +324,7 @@ CCEDD images must not be redistributed."""
                     "image": {"bytes": synth.encode(image, "PNG"), "path": f"{subset}-{i + 1:04d}.png"},
                     "mask": {"bytes": synth.encode(mask, "PNG"), "path": f"{subset}-{i + 1:04d}-mask.png"},
                     "objects": objects,
+                    "group": {"fov_id": name},
                     "split": subset,
                     "source_path": f"{root} (image {i + 1});{src.path}",
                     "extra": {"subset": SUBSETS[subset], "index": i + 1, "ccedd_image": name,
@@ -319,8 +334,14 @@ CCEDD images must not be redistributed."""
                               "mask_values": MASK_VALUES},
                 }
         finally:
-            for h5 in handles.values():
-                h5.close()
+            for mf in handles.values():
+                mf.close()
+
+    @staticmethod
+    def _cell(value, where: str) -> matlab.Cell:
+        if not isinstance(value, matlab.Cell):
+            raise RawLayoutError(f"{where}: expected a cell array of masks, found an array")
+        return value
 
     # ------------------------------------------------------------------ synthetic raw layout
     def synthesize(self, root: Path, scale: str = "small", seed: int = 0) -> None:
@@ -367,37 +388,29 @@ CCEDD images must not be redistributed."""
         from scipy import ndimage
 
         n = len(names)
-        with mat.MatWriter(folder / "CellNum.mat") as w:
-            w.var("CellNum", np.asarray([[len(c) for c, _ in inst]], float), "double")
-        with mat.MatWriter(folder / "OverlapRatio.mat") as w:
-            ratios = [[float((sum(m.astype(int) for m in ms) > 1).sum() / max(1, np.logical_or.reduce(ms).sum()))
-                       for ms in pair] for pair in inst]
-            w.var("OverlapRatio", np.asarray(ratios, float).T, "double")
+        ratios = [[float((sum(m.astype(int) for m in ms) > 1).sum() / max(1, np.logical_or.reduce(ms).sum()))
+                   for ms in pair] for pair in inst]
+        matlab.write_v73(folder / "CellNum.mat", {"CellNum": np.asarray([[len(c) for c, _ in inst]], float)})
+        matlab.write_v73(folder / "OverlapRatio.mat", {"OverlapRatio": np.asarray(ratios, float).T})
         for k, part in enumerate(("cyto", "nuc")):
-            with mat.MatWriter(folder / part / f"{part}_ins.mat") as w:
-                w.cell_var(f"{part}_ins", [w.cell_ref([w.ref(m, "logical") for m in pair[k]]) for pair in inst])
-            with mat.MatWriter(folder / part / f"{part}_ins_bbox.mat") as w:
-                boxes = []
-                for pair in inst:
-                    rows = []
-                    for m in pair[k]:
-                        x, y, bw, bh = (int(v) for v in mask_bbox(m))
-                        rows.append([y, x, y + bh, x + bw])
-                    boxes.append(w.ref(np.asarray(rows, np.int64), "int64"))
-                w.cell_var(f"{part}_ins_bbox", boxes)
-            with mat.MatWriter(folder / part / f"{part}_clumps.mat") as w:
-                clumps = []
-                for pair in inst:
-                    lab, nc = ndimage.label(np.logical_or.reduce(pair[k]))
-                    clumps.append(w.cell_ref([w.ref(lab == c, "logical") for c in range(1, nc + 1)]))
-                w.cell_var(f"{part}_clumps", clumps)
+            matlab.write_v73(folder / part / f"{part}_ins.mat", {f"{part}_ins": [list(pair[k]) for pair in inst]})
+            boxes = []
+            for pair in inst:
+                rows = []
+                for m in pair[k]:
+                    x, y, bw, bh = (int(v) for v in mask_bbox(m))
+                    rows.append([y, x, y + bh, x + bw])
+                boxes.append(np.asarray(rows, np.int64))
+            matlab.write_v73(folder / part / f"{part}_ins_bbox.mat", {f"{part}_ins_bbox": boxes})
+            clumps = []
+            for pair in inst:
+                lab, nc = ndimage.label(np.logical_or.reduce(pair[k]))
+                clumps.append([lab == c for c in range(1, nc + 1)])
+            matlab.write_v73(folder / part / f"{part}_clumps.mat", {f"{part}_clumps": clumps})
         gen = folder / "generator"
-        with mat.MatWriter(gen / "ImageDataNames.mat") as w:
-            w.string_var("ImageDataNames", names)
-        with mat.MatWriter(gen / "ROIs_W_H.mat") as w:
-            w.var("ROIs_W_H", np.asarray(wh, float).reshape(n, 2), "double")
-        with mat.MatWriter(gen / "ROIs_x_y.mat") as w:
-            w.var("ROIs_x_y", np.asarray(xy, float).reshape(n, 2), "double")
+        matlab.write_v73(gen / "ImageDataNames.mat", {"ImageDataNames": matlab.Strings(names)})
+        matlab.write_v73(gen / "ROIs_W_H.mat", {"ROIs_W_H": np.asarray(wh, float).reshape(n, 2)})
+        matlab.write_v73(gen / "ROIs_x_y.mat", {"ROIs_x_y": np.asarray(xy, float).reshape(n, 2)})
         (gen / "ImageDataGenerator.m").write_bytes(
             b"% Synthetic stand-in for the Cx22 generator script (crops CCEDD ROIs onto a 512x512 canvas)\r\n"
             b"clear; clc;\r\nload('ImageDataNames.mat'); load('ROIs_x_y.mat'); load('ROIs_W_H.mat');\r\n")
@@ -407,12 +420,3 @@ def _raster(poly: list[float], dx: int, dy: int, canvas: int) -> np.ndarray:
     """A polygon drawn in CCEDD image coordinates, moved by (-dx, -dy) onto the canvas, as a boolean mask."""
     moved = [v - (dx if k % 2 == 0 else dy) for k, v in enumerate(poly)]
     return np.asarray(synth.label_mask((canvas, canvas), [(moved, 1)])) > 0
-
-
-def _is_hdf5(path: Path) -> bool:
-    with open(path, "rb") as fh:
-        for offset in (0, 512, 1024, 2048):
-            fh.seek(offset)
-            if fh.read(8) == b"\x89HDF\r\n\x1a\n":
-                return True
-    return False

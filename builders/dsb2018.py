@@ -22,14 +22,12 @@ import numpy as np
 
 from cytohub import synth
 from cytohub.builder import Builder, Label, Source
-from cytohub.builders._other_geo_geometry import (
-    binary_object,
-    kaggle_rle_decode,
-    kaggle_rle_encode,
-    png16,
-    read_array,
-)
 from cytohub.errors import RawFileError, RawLayoutError
+from cytohub.formats import csvfile, geometry
+from cytohub.formats.masks import binary_object, png16
+from cytohub.formats.masks import decode as read_array
+from cytohub.formats.rle import kaggle_decode as kaggle_rle_decode
+from cytohub.formats.rle import kaggle_encode as kaggle_rle_encode
 from cytohub.raw import RawFile, RawTree
 
 URL = "https://www.kaggle.com/competitions/data-science-bowl-2018/data"
@@ -52,13 +50,10 @@ def image_counts(scale: str) -> dict[str, int]:
 def _read_csv(f: RawFile, columns: tuple[str, ...]) -> dict[str, list[dict]]:
     """Rows of a Kaggle CSV grouped by ImageId (checked header, clear errors)."""
     rows: dict[str, list[dict]] = defaultdict(list)
-    reader = csv.DictReader(io.StringIO(f.read_text()))
-    missing = [c for c in columns if c not in (reader.fieldnames or [])]
-    if missing:
-        raise RawLayoutError(f"{f.path}: header {reader.fieldnames} lacks {missing}; expected {','.join(columns)}")
-    for line, row in enumerate(reader, start=2):
+    for line, row in csvfile.table(f, columns):
         if not row["ImageId"]:
             raise RawLayoutError(f"{f.path}: line {line} has no ImageId")
+        row["_where"] = f"{f.path}:{line}"
         rows[row["ImageId"]].append(row)
     return rows
 
@@ -153,7 +148,7 @@ Stage-2 files are listed in the build report but not built (no public masks)."""
 
         for (split, image_id), f in sorted(images.items(), key=lambda kv: (self.splits.index(kv[0][0]), kv[0][1])):
             data = f.read_bytes()
-            arr = read_array(data)
+            arr = read_array(data, f.path)
             height, width = arr.shape[:2]
             extra: dict = {}
             if split == "train" or (split, image_id) in by_image:  # per-nucleus PNG masks
@@ -167,14 +162,15 @@ Stage-2 files are listed in the build report but not built (no public masks)."""
                 for r in solution[image_id]:
                     if not r["EncodedPixels"].strip():
                         continue
-                    h, w = int(r["Height"]), int(r["Width"])
+                    h = geometry.integer(r["Height"], "Height", r["_where"])
+                    w = geometry.integer(r["Width"], "Width", r["_where"])
                     if (h, w) != (height, width):
                         raise RawLayoutError(f"{SOLUTION_CSV}: {image_id} is {w}x{h} there but {f.path} is "
                                              f"{width}x{height}")
                     try:
                         bin_masks.append(kaggle_rle_decode(r["EncodedPixels"], h, w))
                     except ValueError as exc:
-                        raise RawLayoutError(f"{SOLUTION_CSV}: bad run lengths for {image_id} ({exc})") from None
+                        raise RawLayoutError(f"{r['_where']}: bad run lengths for {image_id} ({exc})") from None
                     usage.add(r.get("Usage"))
                 extra["usage"] = sorted(u for u in usage if u)
             else:
@@ -207,7 +203,7 @@ Stage-2 files are listed in the build report but not built (no public masks)."""
     @staticmethod
     def _mask_png(f: RawFile, shape: tuple[int, int]) -> np.ndarray:
         try:
-            arr = read_array(f.read_bytes())
+            arr = read_array(f.read_bytes(), f.path)
         except Exception as exc:
             raise RawFileError(f"{f.path}: not a readable PNG mask ({exc})") from None
         if arr.ndim == 3:

@@ -14,7 +14,8 @@ from cytohub import synth
 from cytohub.builder import Builder, Label, Source
 from cytohub.raw import RawFile, RawTree
 
-from ._organ_cls_common import class_images, draw
+from .class_folders import class_images
+from .synthetic_pictures import cytology_picture
 
 CLASSES = ("benign", "malignant")
 ALIASES = {"benign": ("B",), "malignant": ("M",)}
@@ -113,6 +114,6 @@ TCT-InfoNCE scripts (split_data/, FNAC-CROP/) are skipped. The license is not st
         for ci, cls in enumerate(CLASSES):
             for n in range(1, image_counts(scale)[cls] + 1):
                 entries.append((f"FNAC-2019/base_data/{FOLDERS[cls]}/{n}.jpg",
-                                draw(self.name, seed, ci, n, size, "JPEG", malignant=float(ci))))
+                                cytology_picture(self.name, seed, ci, n, size, "JPEG", malignant=float(ci))))
         synth.write_zip(root / ARCHIVE, entries)
         synth.write_marker(root, self.name, scale, seed)

@@ -9,15 +9,14 @@ tree has 3 levels; `class_name` is the finest node the annotator gave, which may
 
 from __future__ import annotations
 
-import csv
-import io
 from collections.abc import Iterator
 from pathlib import Path
 
 from cytohub import synth
 from cytohub.builder import Builder, Label, Source
-from cytohub.builders._cervical_cls_common import folder_name
 from cytohub.errors import RawFileError, RawLayoutError
+from cytohub.formats import csvfile
+from cytohub.formats.naming import folder_name
 from cytohub.raw import RawFile, RawTree
 
 HEADER = ["image_name", "class_name", "class_id", "level_1", "level_2", "level_3"]
@@ -87,12 +86,12 @@ def _split_of_csv(f: RawFile) -> str | None:
 
 def read_split_csv(f: RawFile) -> list[tuple[int, str, str, int]]:
     """(line number, image name, class name, class id) of every row, checked against the published tree."""
-    reader = csv.reader(io.StringIO(f.read_text("utf-8-sig"), newline=""))
-    header = next(reader, None)
+    records = csvfile.records(f, "utf-8-sig")
+    header = next(records, (1, None))[1]
     if header is None or [h.strip() for h in header] != HEADER:
         raise RawLayoutError(f"{f.path}: header {header!r}; expected {','.join(HEADER)}")
     out = []
-    for line, rec in enumerate(reader, start=2):
+    for line, rec in records:
         if not rec or all(not v.strip() for v in rec):
             continue
         if len(rec) != len(HEADER):
@@ -115,12 +114,12 @@ def read_split_csv(f: RawFile) -> list[tuple[int, str, str, int]]:
 
 def read_glossary(f: RawFile) -> dict[str, tuple[str, str]]:
     """hierarchy_names.csv -> abbr. -> (Chinese name, English name stripped)."""
-    rows = list(csv.reader(io.StringIO(f.read_text("utf-8-sig"), newline="")))
-    if not rows or [h.strip() for h in rows[0]] != GLOSSARY_HEADER:
-        raise RawLayoutError(f"{f.path}: header {rows[0] if rows else None!r}; expected "
+    rows = list(csvfile.records(f, "utf-8-sig"))
+    if not rows or [h.strip() for h in rows[0][1]] != GLOSSARY_HEADER:
+        raise RawLayoutError(f"{f.path}: header {rows[0][1] if rows else None!r}; expected "
                              f"{','.join(GLOSSARY_HEADER)}")
     out = {}
-    for line, rec in enumerate(rows[1:], start=2):
+    for line, rec in rows[1:]:
         if not rec or all(not v.strip() for v in rec):
             continue
         if len(rec) < 3:

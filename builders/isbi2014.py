@@ -21,8 +21,8 @@ from PIL import Image
 
 from cytohub import synth
 from cytohub.builder import Builder, Label, Source
-from cytohub.builders import _cervical_geo_mat as mat
 from cytohub.errors import RawLayoutError
+from cytohub.formats import masks, matlab, rle
 from cytohub.raw import RawFile, RawTree
 
 TEST90 = 90
@@ -44,6 +44,8 @@ def to_uint8(arr: np.ndarray, where: str) -> np.ndarray:
         return a
     if a.dtype == bool:
         return a.astype(np.uint8) * 255
+    if np.issubdtype(a.dtype, np.floating) and a.size and not np.isfinite(a).all():
+        raise RawLayoutError(f"{where}: image has NaN or infinite pixel values; expected numbers in 0..1 or 0..255")
     if np.issubdtype(a.dtype, np.floating) and a.size and float(np.nanmax(a)) <= 1.0:
         return np.clip(np.rint(a * 255), 0, 255).astype(np.uint8)
     if np.issubdtype(a.dtype, np.number) and a.size and float(a.min()) >= 0 and float(a.max()) <= 255:
@@ -59,25 +61,16 @@ def png(arr: np.ndarray) -> bytes:
 def mask_objects(cytoplasm, nuclei: np.ndarray, shape: tuple[int, int], where: str) -> tuple[list, list]:
     """Objects (cytoplasm per cell in source order, then nuclei as connected components in raster order) and the
     cytoplasm masks' RLEs."""
-    from scipy import ndimage
-
     objects, rles = [], []
     for j in range(len(cytoplasm)):
         m = np.asarray(cytoplasm[j]) > 0
         if m.shape != shape:
             raise RawLayoutError(f"{where}: cytoplasm mask {j + 1} is {m.shape}, the image is {shape}")
-        rles.append(mat.rle(m))
-        if m.any():
-            objects.append({"category": "cytoplasm", "bbox": mat.bbox(m), "polygon": mat.outer_polygon(m)})
-    lab, n = ndimage.label(nuclei, structure=np.ones((3, 3)))
-    for k, sl in enumerate(ndimage.find_objects(lab), start=1):
-        comp = lab[sl] == k
-        poly = mat.outer_polygon(comp)
-        x0, y0 = sl[1].start, sl[0].start
-        b = mat.bbox(comp)
-        objects.append({"category": "nucleus", "bbox": [b[0] + x0, b[1] + y0, b[2], b[3]],
-                        "polygon": [v + (x0 if i % 2 == 0 else y0) for i, v in enumerate(poly)]})
-    return objects, rles
+        rles.append(rle.coco_encode(m))
+        obj = masks.binary_object(m, "cytoplasm")
+        if obj is not None:
+            objects.append(obj)
+    return objects + masks.component_objects(nuclei, "nucleus"), rles
 
 
 class ISBI2014(Builder):
@@ -184,7 +177,7 @@ pass it with --raw (or put it at $CYTOHUB_HOME/raw/isbi2014). Extracted folders 
         return hits[0] if hits else None
 
     def _rows(self, split: str, img_file: RawFile, var: str, gt_file: RawFile, prefix: str) -> Iterator[dict]:
-        with mat.MatFile(img_file) as imf, mat.MatFile(gt_file) as gtf:
+        with matlab.MatFile(img_file) as imf, matlab.MatFile(gt_file) as gtf:
             images = imf.cell(var)
             cyto, nuclei = gtf.cell(f"{prefix}_Cytoplasm"), gtf.cell(f"{prefix}_Nuclei")
             if not len(images) == len(cyto) == len(nuclei):
@@ -199,7 +192,7 @@ pass it with --raw (or put it at $CYTOHUB_HOME/raw/isbi2014). Extracted folders 
                     raise RawLayoutError(f"{gt_file.path}: {prefix}_Nuclei{{{i + 1}}} is {nuc.shape}, the image is "
                                          f"{shape}")
                 cell = cyto[i]
-                if not isinstance(cell, mat.Cell):
+                if not isinstance(cell, matlab.Cell):
                     raise RawLayoutError(f"{gt_file.path}: {prefix}_Cytoplasm{{{i + 1}}} is not a cell of masks")
                 objects, rles = mask_objects(cell, nuc, shape, f"{gt_file.path}: {prefix}_Cytoplasm{{{i + 1}}}")
                 subset = "train45" if split == "train" else ("test90" if i < TEST90 else "test810")
@@ -212,7 +205,7 @@ pass it with --raw (or put it at $CYTOHUB_HOME/raw/isbi2014). Extracted folders 
                     "objects": objects,
                     "split": split,
                     "source_path": f"{img_file.path}:{var}{{{i + 1}}};{gt_file.path}",
-                    "extra": {"subset": subset, "index": i, "mat_version": "7.3" if imf.v73 else "5",
+                    "extra": {"subset": subset, "index": i, "mat_version": imf.version,
                               "cytoplasm_rle": rles},
                 }
 
@@ -235,20 +228,20 @@ pass it with --raw (or put it at $CYTOHUB_HOME/raw/isbi2014). Extracted folders 
         test = [sample("test", i) for i in range(n_test)]
         t90 = test[:TEST90]
         work = root / ".cytohub-staging"
-        mat.write_v5(work / "isbi_train.mat", {"ISBI_Train": [s[0] for s in train]})
-        mat.write_v5(work / "isbi_train_GT.mat", {"train_Cytoplasm": [s[1] for s in train],
+        matlab.write_v5(work / "isbi_train.mat", {"ISBI_Train": [s[0] for s in train]})
+        matlab.write_v5(work / "isbi_train_GT.mat", {"train_Cytoplasm": [s[1] for s in train],
                                                   "train_Nuclei": [s[2] for s in train]})
-        mat.write_v5(work / "isbi_test90.mat", {"ISBI_Test90": [s[0] for s in t90]})
-        mat.write_v5(work / "isbi_test90_GT.mat", {"test_Cytoplasm": [s[1] for s in t90],
+        matlab.write_v5(work / "isbi_test90.mat", {"ISBI_Test90": [s[0] for s in t90]})
+        matlab.write_v5(work / "isbi_test90_GT.mat", {"test_Cytoplasm": [s[1] for s in t90],
                                                    "test_Nuclei": [s[2] for s in t90]})
         synth.write_zip(root / "Train45Test90.zip",
                         [(n, (work / n).read_bytes()) for n in ("isbi_train.mat", "isbi_train_GT.mat",
                                                                  "isbi_test90.mat", "isbi_test90_GT.mat")])
-        mat.write_v73(work / "trainset.mat", {"trainset": [s[0] for s in train]})
-        mat.write_v5(work / "trainset_GT.mat", {"train_Nuclei": [s[2] for s in train],
+        matlab.write_v73(work / "trainset.mat", {"trainset": [s[0] for s in train]})
+        matlab.write_v5(work / "trainset_GT.mat", {"train_Nuclei": [s[2] for s in train],
                                                 "train_Cytoplasm": [s[1] for s in train]})
-        mat.write_v73(work / "testset.mat", {"testset": [s[0] for s in test]})
-        mat.write_v73(work / "testset_GT.mat", {"test_Nuclei": [s[2] for s in test],
+        matlab.write_v73(work / "testset.mat", {"testset": [s[0] for s in test]})
+        matlab.write_v73(work / "testset_GT.mat", {"test_Nuclei": [s[2] for s in test],
                                                 "test_Cytoplasm": [s[1] for s in test]})
         entries = [(f"Dataset/Synthetic/{n}", (work / n).read_bytes())
                    for n in ("testset.mat", "testset_GT.mat", "trainset.mat", "trainset_GT.mat")]

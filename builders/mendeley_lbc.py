@@ -16,8 +16,8 @@ from pathlib import Path
 
 from cytohub import synth
 from cytohub.builder import Builder, Label, Source
-from cytohub.builders._cervical_cls_common import folder_name
 from cytohub.errors import RawLayoutError
+from cytohub.formats.naming import folder_name, letters_key, natural_key
 from cytohub.raw import RawFile, RawTree
 
 # (label, class folder as published, file-name prefix, count in one third-party listing)
@@ -33,7 +33,7 @@ NAME_RE = re.compile(r"^(?P<prefix>[A-Za-z]+)_(?P<n>\d+)_?\s*\((?P<k>\d+)\)$")
 
 
 def _key(text: str) -> str:
-    return re.sub(r"[^a-z]", "", folder_name(text).lower())
+    return letters_key(folder_name(text))
 
 
 _BY_KEY = {_key(folder): label for label, folder, _, _ in CLASSES} | {_key(label): label for label, *_ in CLASSES}
@@ -117,7 +117,7 @@ $CYTOHUB_HOME/raw/mendeley-lbc). The four class folders are found wherever they 
             raise RawLayoutError(f"{raw.root}: no Mendeley LBC images found; expected the class folders "
                                  + ", ".join(repr(folder) for _, folder, _, _ in CLASSES))
         order = [label for label, *_ in CLASSES]
-        for key in sorted(found, key=lambda k: (order.index(k[0]), _natural(k[1]), k[1])):
+        for key in sorted(found, key=lambda k: (order.index(k[0]), natural_key(k[1]), k[1])):
             label, stem = key
             f = found[key]
             m = NAME_RE.match(stem)
@@ -144,7 +144,3 @@ $CYTOHUB_HOME/raw/mendeley-lbc). The four class folders are found wherever they 
         entries.sort(key=lambda e: e[0])
         synth.write_zip(root / f"{DOI_ID}.zip", entries, compress=False)
         synth.write_marker(root, self.name, scale, seed)
-
-
-def _natural(text: str) -> tuple:
-    return tuple(int(t) if t.isdigit() else t.lower() for t in re.split(r"(\d+)", text))

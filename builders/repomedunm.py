@@ -14,6 +14,7 @@ from pathlib import Path
 from cytohub import synth
 from cytohub.builder import Builder, Label, Source
 from cytohub.errors import RawLayoutError
+from cytohub.formats.naming import letters_key
 from cytohub.raw import RawTree
 
 # (class as spelled by the authors, Bethesda 2014 node)
@@ -30,18 +31,14 @@ FULL_COUNTS = {("ThinPrep", "Normal"): 2056, ("ThinPrep", "L-Sil"): 2056, ("Thin
                ("Non-ThinPrep", "Normal"): 835, ("Non-ThinPrep", "Koilocyt"): 434}
 
 
-def _key(text: str) -> str:
-    return re.sub(r"[^a-z]", "", text.lower())
-
-
 def class_of(folder: str) -> str | None:
     """A folder name -> class ('L-SIL', 'lsil', 'L_Sil', '2. L-Sil' -> 'L-Sil'), or None."""
-    return _CLASS_KEYS.get(_key(folder))
+    return _CLASS_KEYS.get(letters_key(folder))
 
 
 def preparation_of(folder: str) -> str | None:
     """A folder name -> 'ThinPrep' | 'non-ThinPrep' | None ('TP', 'nTP', 'Non-ThinPrep', 'Non ThinPrep'...)."""
-    return _PREP_KEYS.get(_key(folder))
+    return _PREP_KEYS.get(letters_key(folder))
 
 
 class RepoMedUNM(Builder):

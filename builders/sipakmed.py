@@ -14,8 +14,9 @@ from pathlib import Path
 
 from cytohub import synth
 from cytohub.builder import Builder, Label, Source
-from cytohub.builders._cervical_cls_common import folder_name
 from cytohub.errors import RawLayoutError
+from cytohub.formats import geometry
+from cytohub.formats.naming import folder_name
 from cytohub.raw import RawFile, RawTree
 
 # (class, homepage grouping, Bethesda node, published cropped cells, published cluster images)
@@ -55,20 +56,12 @@ def read_dat(f: RawFile) -> list[float]:
         if not line.strip():
             continue
         vals = [v for v in re.split(r"[,;\s]+", line.strip()) if v]
-        try:
-            x, y = (float(v) for v in vals)
-        except ValueError:
-            raise RawLayoutError(f"{f.path} line {line_no}: {line.strip()!r}; expected one 'x,y' vertex per "
-                                 "line") from None
-        pts += [x, y]
+        if len(vals) != 2:
+            raise RawLayoutError(f"{f.path} line {line_no}: {line.strip()!r}; expected one 'x,y' vertex per line")
+        pts += geometry.numbers(vals, "vertex", f"{f.path} line {line_no}", 2)
     if len(pts) < 6:
         raise RawLayoutError(f"{f.path}: {len(pts) // 2} vertices; an outline needs at least 3")
     return pts
-
-
-def _bbox(poly: list[float]) -> list[float]:
-    xs, ys = poly[0::2], poly[1::2]
-    return [min(xs), min(ys), max(xs) - min(xs), max(ys) - min(ys)]
 
 
 class SIPaKMeD(Builder):
@@ -174,7 +167,7 @@ folders im_<Class>/im_<Class>/...) works as downloaded."""
                 dat = outlines.get(key, {}).get(kind)
                 if dat is not None:
                     poly = read_dat(dat)
-                    objects.append({"category": kind, "polygon": poly, "bbox": _bbox(poly)})
+                    objects.append({"category": kind, "polygon": poly, "bbox": geometry.polygon_bbox(poly)})
                     sources.append(dat.path)
             yield {
                 "id": f"{cls}-{img}_{cell}",

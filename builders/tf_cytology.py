@@ -16,7 +16,8 @@ from cytohub import synth
 from cytohub.builder import Builder, Label, Source
 from cytohub.raw import RawTree
 
-from ._organ_cls_common import class_images, draw
+from .class_folders import class_images
+from .synthetic_pictures import cytology_picture
 
 GRADES = ("Grade 0", "Grade 1", "Grade 2", "Grade 3")
 NELSON = {  # Nelson 1988 grading of conjunctival impression cytology
@@ -98,6 +99,7 @@ be corrected. Check the license on the Zenodo page before reuse."""
         entries = []
         for gi, grade in enumerate(GRADES):
             for n in range(1, image_counts(scale) + 1):
-                entries.append((f"{grade}/{n:03d}.png", draw(self.name, seed, gi, n, size, "PNG", malignant=gi / 6)))
+                data = cytology_picture(self.name, seed, gi, n, size, "PNG", malignant=gi / 6)
+                entries.append((f"{grade}/{n:03d}.png", data))
         synth.write_zip(root / ARCHIVE, entries)
         synth.write_marker(root, self.name, scale, seed)

@@ -18,7 +18,8 @@ from cytohub import synth
 from cytohub.builder import Builder, Label, Source
 from cytohub.raw import RawFile, RawTree
 
-from ._organ_cls_common import class_images, draw
+from .class_folders import class_images
+from .synthetic_pictures import cytology_picture
 
 # class -> (harmonized Paris System 2.0 node, accepted folder spellings, samples with that diagnosis in the paper)
 CLASSES: dict[str, tuple[str | None, tuple[str, ...], int | None]] = {
@@ -138,7 +139,7 @@ the study's tabular data, there is no image to build and the build says so."""
             malignant = 1.0 if name == "Urothelial carcinoma" else 0.6 if name.startswith("Low grade") else 0.0
             for n in range(1, counts[name] + 1):
                 path = f"{name}/{n:03d}.jpg"
-                entries.append((path, draw(self.name, seed, ci, n, size, "JPEG", malignant=malignant)))
+                entries.append((path, cytology_picture(self.name, seed, ci, n, size, "JPEG", malignant=malignant)))
                 files.append(path)
         rows = ["sample_id\tsex\tage\tdiagnosis"]
         for i, name in enumerate(n for n in CLASSES for _ in range(counts[n])):

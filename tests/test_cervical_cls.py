@@ -296,7 +296,8 @@ def test_sipakmed_bad_outline_and_names(tmp_path, synth_raw):
     flat = extract_all(synth_raw("sipakmed"), tmp_path / "raw")
     dat = flat / "im_Parabasal" / "CROPPED" / "002_01_cyt.dat"
     dat.write_text(dat.read_text() + "12.0;abc\n")
-    build_fails("sipakmed", flat, tmp_path / "out", "im_Parabasal/CROPPED/002_01_cyt.dat line 25", "x,y")
+    build_fails("sipakmed", flat, tmp_path / "out", "im_Parabasal/CROPPED/002_01_cyt.dat line 25",
+                "vertex value 2 is 'abc'")
     dat.write_text("1,2\n3,4\n")
     build_fails("sipakmed", flat, tmp_path / "out", "002_01_cyt.dat", "2 vertices")
     dat.unlink()

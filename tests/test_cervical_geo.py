@@ -151,7 +151,7 @@ def test_cric_segmentation_export_is_skipped_with_reason(tmp_path, cric_dir):
 @pytest.mark.parametrize("change,needles", [
     (lambda r: r[1].__setitem__(4, "Negative"), ["classifications.csv:2", "unknown bethesda_system 'Negative'"]),
     (lambda r: r[1].__setitem__(5, "0"), ["classifications.csv:2", "outside", "1-based"]),
-    (lambda r: r[1].__setitem__(6, "12.5"), ["classifications.csv:2", "nucleus_y '12.5'"]),
+    (lambda r: r[1].__setitem__(6, "12.5"), ["classifications.csv:2", "nucleus_y is '12.5'"]),
     (lambda r: r[1].pop(), ["classifications.csv:2", "6 fields, expected 7"]),
     (lambda r: r[0].__setitem__(5, "x"), ["classifications.csv", "header"]),
 ])
@@ -445,7 +445,7 @@ def test_isbi2014_skips_are_reported(built):
 
 @pytest.mark.parametrize("version", ["5", "7.3"])
 def test_isbi2014_known_pixels(tmp_path, version):
-    from cytohub.builders import _cervical_geo_mat as mat
+    from cytohub.formats import matlab as mat
 
     write = mat.write_v5 if version == "5" else mat.write_v73
     img = np.zeros((30, 40), np.uint8)
@@ -475,18 +475,18 @@ def test_isbi2014_known_pixels(tmp_path, version):
 
 
 def test_isbi2014_polygon_of_an_l_shape():
-    from cytohub.builders import _cervical_geo_mat as mat
+    from cytohub.formats import masks
 
     m = np.zeros((8, 8), bool)
     m[1:6, 1:3] = True  # vertical bar
     m[4:6, 3:6] = True  # foot
     m[7, 7] = True  # a smaller detached piece is not in the polygon
-    assert mat.outer_polygon(m) == [1.0, 1.0, 3.0, 1.0, 3.0, 4.0, 6.0, 4.0, 6.0, 6.0, 1.0, 6.0]
-    assert mat.bbox(m) == [1.0, 1.0, 7.0, 7.0]
+    assert masks.outer_polygon(m) == [1.0, 1.0, 3.0, 1.0, 3.0, 4.0, 6.0, 4.0, 6.0, 6.0, 1.0, 6.0]
+    assert masks.mask_bbox(m) == [1.0, 1.0, 7.0, 7.0]
 
 
 def test_isbi2014_bad_input(tmp_path, synth_raw):
-    from cytohub.builders import _cervical_geo_mat as mat
+    from cytohub.formats import matlab as mat
 
     raw = tmp_path / "raw"
     raw.mkdir()

@@ -14,9 +14,10 @@ import pytest
 from PIL import Image
 
 from cytohub import registry
-from cytohub.builders import _cervical_seg_mat as mat
 from cytohub.builders import bttfa, ccagt, ccedd, cx22
-from cytohub.builders._cervical_seg_common import mask_bbox, mask_outline, natural_key
+from cytohub.formats import labelme, matlab
+from cytohub.formats.masks import mask_bbox, outer_polygon
+from cytohub.raw import RawTree
 from helpers import build_fails, extract_all, read_rows, report
 
 
@@ -34,23 +35,6 @@ def _extra(row: dict) -> dict:
 
 def _png(data: bytes) -> np.ndarray:
     return np.asarray(Image.open(io.BytesIO(data)))
-
-
-# ============================================================================================ shared geometry
-def test_mask_outline_of_a_known_shape():
-    m = np.zeros((6, 8), bool)
-    m[1:4, 2:5] = True  # rows 1..3, cols 2..4
-    m[3, 5] = True  # a bump at row 3, col 5
-    assert mask_bbox(m) == [2.0, 1.0, 4.0, 3.0]
-    assert mask_outline(m) == [2.0, 1.0, 5.0, 1.0, 5.0, 3.0, 6.0, 3.0, 6.0, 4.0, 2.0, 4.0]
-    single = np.zeros((5, 5), bool)
-    single[3, 2] = True  # pixel x=2, y=3 covers [2, 3] x [3, 4]
-    assert mask_outline(single) == [2.0, 3.0, 3.0, 3.0, 3.0, 4.0, 2.0, 4.0]
-    assert mask_outline(np.zeros((3, 3), bool)) is None
-
-
-def test_natural_order():
-    assert sorted(["10", "9", "100", "a2", "a10"], key=natural_key) == ["9", "10", "100", "a2", "a10"]
 
 
 # ============================================================================================ CCAgT
@@ -75,17 +59,6 @@ def test_ccagt_full_scale_counts_are_the_published_ones():
     assert sum(ccagt.image_counts("full").values()) == 9338 and ccagt.CCAgT.num_images == 9339
     assert sum(n for _, _, n in ccagt.SLIDES.values()) == 63190
     assert ccagt.SLIDES["C"] == ("AC", 385, 11420)
-
-
-def test_ccagt_coco_box_and_polygon_pass_through():
-    ann = {"id": 1, "bbox": [10.5, 20.0, 30.0, 40.0], "segmentation": [[10.5, 20, 40.5, 20, 40.5, 60, 10.5, 20]]}
-    (obj,) = ccagt.coco_objects(ann, "Nucleus", "x.json")
-    assert obj == {"category": "Nucleus", "bbox": [10.5, 20.0, 30.0, 40.0], "polygon": [10.5, 20, 40.5, 20, 40.5, 60]}
-    two = ccagt.coco_objects({"bbox": [0, 0, 9, 9], "segmentation": [[0, 0, 2, 0, 2, 2], [5, 5, 9, 5, 9, 9]]},
-                             "Cluster", "x.json")
-    assert [o["bbox"] for o in two] == [[0, 0, 2, 2], [5, 5, 4, 4]]
-    rle = ccagt.coco_objects({"bbox": [1, 2, 3, 4], "segmentation": {"counts": "abc", "size": [9, 9]}}, "Nucleus", "x")
-    assert rle == [{"category": "Nucleus", "bbox": [1.0, 2.0, 3.0, 4.0], "polygon": None}]
 
 
 def test_ccagt_wkt_conversion():
@@ -260,13 +233,13 @@ def test_ccedd_labelme_points_are_pixels_clamped_to_the_image():
     doc = {"shapes": [{"label": "cell", "points": [[-1.5, 2], [10, 2], [10, 20]]},
                       {"label": " Kernel", "points": [[3, 3], [5, 3], [4, 4.5]]},
                       {"label": "kernel", "points": [[1, 1], [2, 2]]}]}
-    objects, counts = ccedd.labelme_objects(doc, (16, 16), "a.json")
+    objects, counts = ccedd.labelme_objects(labelme.parse(doc, "a.json"), (16, 16))
     assert objects == [
         {"category": "cell", "bbox": [0.0, 2.0, 10.0, 14.0], "polygon": [0.0, 2.0, 10.0, 2.0, 10.0, 16.0]},
         {"category": "nucleus", "bbox": [3.0, 3.0, 2.0, 1.5], "polygon": [3.0, 3.0, 5.0, 3.0, 4.0, 4.5]}]
     assert counts == {"clipped_vertices": 2, "degenerate_shapes": 1}
-    with pytest.raises(Exception, match="a.json: shape 0 has label 'cytoplasm'"):
-        ccedd.labelme_objects({"shapes": [{"label": "cytoplasm", "points": []}]}, (9, 9), "a.json")
+    with pytest.raises(Exception, match="a.json: shape 0 \\(label 'cytoplasm'\\): label 'cytoplasm'; expected"):
+        ccedd.labelme_objects(labelme.parse({"shapes": [{"label": "cytoplasm", "points": []}]}, "a.json"), (9, 9))
 
 
 @pytest.mark.parametrize("path,variant", [
@@ -357,36 +330,12 @@ def test_cx22_box_conversion_with_a_known_mask():
     m[3:7, 2:10] = True  # rows 3..6, columns 2..9
     box = [3, 2, 7, 10]  # as stored in *_ins_bbox.mat: [y1, x1, y2, x2], 0-based, half-open
     assert cx22.box_to_xywh(box) == [2.0, 3.0, 8.0, 4.0] == mask_bbox(m)
-    assert mask_outline(m) == [2.0, 3.0, 10.0, 3.0, 10.0, 7.0, 2.0, 7.0]
+    assert outer_polygon(m) == [2.0, 3.0, 10.0, 3.0, 10.0, 7.0, 2.0, 7.0]
 
 
-def test_cx22_matlab_string_saveobj_decoding():
-    # [version, ndims, dims..., lengths..., UTF-16 packed 4 chars per uint64], as MATLAB saves a 3 x 1 string
-    chars = np.frombuffer("00477004780abc".encode("utf-16-le") + b"\x00" * 4, "<u8")
-    v = np.concatenate([np.asarray([1, 2, 3, 1, 5, 5, 4], np.uint64), chars.astype(np.uint64)])
-    assert mat._string_saveobj(v) == ["00477", "00478", "0abc"]
-    assert mat._string_saveobj(v[:-1]) is None  # payload shorter than the lengths say
-
-
-def test_cx22_mat_round_trip(tmp_path):
-    import h5py
-
-    m = np.zeros((5, 7), bool)
-    m[1, 2] = m[4, 6] = True
-    with mat.MatWriter(tmp_path / "x.mat") as w:
-        w.string_var("names", ["00001", "00010"])
-        w.cell_var("masks", [w.cell_ref([w.ref(m, "logical")]), w.cell_ref([])])
-        w.var("xy", np.asarray([[1.0, 2.0], [3.0, 4.0], [5.0, 6.0]]), "double")
-    assert (tmp_path / "x.mat").read_bytes()[:19] == b"MATLAB 7.3 MAT-file"
-    with h5py.File(tmp_path / "x.mat", "r") as h5:
-        assert h5["xy"].shape == (2, 3)  # stored transposed, like MATLAB
-        assert mat.array(h5["xy"]).tolist() == [[1, 2], [3, 4], [5, 6]]
-        assert mat.strings(h5, "names", "x.mat", expected=2) == ["00001", "00010"]
-        first, second = mat.cell(h5, h5["masks"], "x.mat")
-        (inner,) = mat.cell(h5, first, "x.mat")
-        assert (mat.array(inner).astype(bool) == m).all() and mat.cell(h5, second, "x.mat") == []
-        with pytest.raises(Exception, match="expected a cell array"):
-            mat.cell(h5, h5["xy"], "x.mat")
+def _matfile(zpath: Path, member: str) -> matlab.MatFile:
+    """A MatFile over one member of a zip (the tree is kept open by the MatFile's RawFile)."""
+    return matlab.MatFile(RawTree(zpath).get(f"{zpath.name}/{member}"))
 
 
 def test_cx22_synthetic_layout(synth_raw):
@@ -401,18 +350,14 @@ def test_cx22_synthetic_layout(synth_raw):
     assert data.startswith(b"MATLAB 7.3 MAT-file") and data[512:520] == b"\x89HDF\r\n\x1a\n"
     with h5py.File(io.BytesIO(data), "r") as h5:
         assert h5["ImageDataNames"].attrs["MATLAB_class"] == b"string"
-        assert mat.strings(h5, "ImageDataNames", "x", expected=3) == ["00000", "00000", "00001"]
+    with _matfile(raw / "Cx22-Pair.zip", "Cx22-Pair/generator/ImageDataNames.mat") as mf:
+        assert mf.strings("ImageDataNames", expected=3) == ["00000", "00000", "00001"]
     with h5py.File(io.BytesIO(z.read("Cx22-Pair/cyto/cyto_ins.mat")), "r") as h5:
         first = h5[h5["cyto_ins"][0, 0]]
-        assert h5["cyto_ins"].shape == (3, 1) and first.shape == (2, 1)  # cell{1,3}, each cell{1,2}
+        # stored (1, n) as in the real archives: MATLAB cell{3,1}, each cell{2,1}
+        assert h5["cyto_ins"].shape == (1, 3) and first.shape == (1, 2)
         assert h5[first[0, 0]].shape == (512, 512) and h5[first[0, 0]].dtype == np.uint8
     assert zipfile.ZipFile(raw / "CCEDD" / "png.zip").namelist() == [f"png/{i:05d}.png" for i in range(4)]
-
-
-def _mat_from_zip(raw: Path, subset: str, rel: str):
-    import h5py
-
-    return h5py.File(io.BytesIO(zipfile.ZipFile(raw / f"{subset}.zip").read(f"{subset}/{rel}")), "r")
 
 
 def test_cx22_rows(built, synth_raw):
@@ -425,8 +370,8 @@ def test_cx22_rows(built, synth_raw):
     ex = _extra(r)
     assert ex["ccedd_image"] == "00000" and ex["index"] == 2 and ex["cell_num"] == 2 and len(ex["overlap_ratio"]) == 2
     # boxes: [y1, x1, y2, x2] in the .mat -> [x, y, w, h]
-    with _mat_from_zip(raw, "Cx22-Pair", "cyto/cyto_ins_bbox.mat") as h5:
-        boxes = mat.array(h5[h5["cyto_ins_bbox"][1, 0]])
+    with _matfile(raw / "Cx22-Pair.zip", "Cx22-Pair/cyto/cyto_ins_bbox.mat") as mf:
+        boxes = np.asarray(mf.cell("cyto_ins_bbox")[1])
     cyto = [o for o in r["objects"] if o["category"] == "cytoplasm"]
     assert [o["bbox"] for o in cyto] == [[b[1], b[0], b[3] - b[1], b[2] - b[0]] for b in boxes.tolist()]
     assert {o["category"] for o in r["objects"]} == {"cytoplasm", "nucleus", "cytoplasm_clump", "nucleus_clump"}
@@ -486,7 +431,7 @@ def test_cx22_box_that_does_not_match_its_mask(tmp_path, synth_raw):
     tree = extract_all(synth_raw("cx22"), tmp_path / "raw")
     path = tree / "Cx22-Multi-Test" / "nuc" / "nuc_ins_bbox.mat"
     with h5py.File(path, "r+") as h5:
-        ds = h5[h5["nuc_ins_bbox"][1, 0]]
+        ds = h5[h5["nuc_ins_bbox"][0, 1]]
         data = ds[()]
         data[2, 0] += 1  # x1 of the first nucleus (stored transposed: row 1 is x1)
         ds[...] = data

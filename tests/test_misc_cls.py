@@ -55,12 +55,6 @@ def test_aiccs_synthetic_layout_is_a_voc_devkit(synth_raw):
                                                               for s in ("test", "train", "val")]
 
 
-def test_aiccs_voc_box_conversion_known_point():
-    # VOC pixel 1 is our pixel 0; bounds are inclusive, so xmin=xmax is a 1-pixel-wide box
-    assert aiccs.voc_box(1, 1, 10, 20) == [0, 0, 10, 20]
-    assert aiccs.voc_box(5, 7, 5, 7) == [4, 6, 1, 1]
-
-
 @pytest.mark.parametrize("name,expected", [("hsil", "hsil"), ("ASC-US", "asc_us"), ("asc_h", "asc_h"),
                                            ("ASC H", "asc_h"), ("Candida", "candida"), ("TRI", "tri"),
                                            ("koilocyte", None), ("nilm", None)])

@@ -270,7 +270,7 @@ def test_tf_cytology_rows(built, synth_raw):
                                           ("GRADE 1", "Grade 1"), ("grade_1", "Grade 1")])
 def test_tf_cytology_grade_spellings(folder, label):
     from cytohub.builders import tf_cytology
-    from cytohub.builders._organ_cls_common import alias_table, key
+    from cytohub.formats.naming import alias_table, key
 
     assert alias_table(tf_cytology.ALIASES)[key(folder)] == label
 

@@ -1,12 +1,13 @@
-"""Shared helpers of the hematology builders (AML-Cytomorphology_LMU, bone-marrow, BMCD-FGCD):
-synthetic May-Gruenwald-Giemsa-looking single-cell crops, and tolerant name matching."""
+"""Synthetic pictures for builders' `synthesize`: May-Gruenwald-Giemsa-looking single blood or marrow cells
+(AML-Cytomorphology_LMU, bone-marrow, BMCD-FGCD) and cytology fields whose look follows a class (the
+folder-per-class corpora)."""
 
 from __future__ import annotations
 
-import re
-
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter
+
+from cytohub import synth
 
 # nucleus shape, cytoplasm RGB, granule RGB (or None), nucleus/cell radius ratio
 _STYLES = {
@@ -74,6 +75,12 @@ def blood_cell(rng: np.random.Generator, size: tuple[int, int], style: str) -> I
     return Image.fromarray(np.clip(arr, 0, 255).astype(np.uint8), "RGB")
 
 
-def norm_name(text: str) -> str:
-    """A class-folder name -> comparable key: lower case, letters and digits only, single spaces."""
-    return " ".join(re.findall(r"[a-z0-9]+", text.lower()))
+def cytology_picture(corpus: str, seed: int, cls: int, n: int, size: tuple[int, int], fmt: str,
+                     malignant: float = 0.0) -> bytes:
+    """A synthetic cytology picture: cell-like shapes whose nucleus/cytoplasm ratio grows with `malignant`
+    (0..1), encoded as `fmt` (PNG, JPEG, TIFF, BMP). Deterministic for (corpus, seed, cls, n)."""
+    rng: np.random.Generator = synth.rng_for(corpus, seed, cls, n)
+    img, _ = synth.cell_field(rng, size, n_cells=int(rng.integers(2, 7)), nucleus_scale=0.22 + 0.3 * malignant,
+                              tint=cls)
+    kw = {"quality": 90} if fmt.upper() in ("JPEG", "JPG") else {}
+    return synth.encode(img, fmt, **kw)

@@ -1,23 +1,23 @@
-"""The CRIC platform's classification export, shared by CRIC Cervix and APCData (annotated on the same platform).
+"""The CRIC platform's classification export (database.cric.com.br), used by CRIC Cervix and APCData (annotated
+on the same platform).
 
 CSV (header exact, written without quoting; class names contain spaces but no commas):
     image_id,image_filename,image_doi,cell_id,bethesda_system,nucleus_x,nucleus_y
 JSON (minified list of image records; note `image_name`, not `image_filename`):
     [{"image_id", "image_doi", "image_name", "classifications": [{"cell_id", "bethesda_system",
       "nucleus_x", "nucleus_y"}]}]
-Nucleus coordinates are integer pixels, 1-based (CRIC README: x in 1..1376, y in 1..1020). Each corpus passes
-its own label map (source spelling -> object category); an unknown spelling is an error naming file and line.
+Nucleus coordinates are integer pixels, 1-based (CRIC README: x in 1..1376, y in 1..1020); `point_objects` makes
+them 0-based points. Each corpus passes its own label map (source spelling -> object category); an unknown
+spelling, a non-integer or non-finite coordinate or id, is an error naming the file and the line or record.
 """
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 from dataclasses import dataclass, field
 
-from cytohub import images
-from cytohub.errors import RawFileError, RawLayoutError
+from cytohub.errors import RawLayoutError
+from cytohub.formats import csvfile, geometry, jsonfile
 from cytohub.raw import RawFile
 
 CSV_HEADER = ("image_id", "image_filename", "image_doi", "cell_id", "bethesda_system", "nucleus_x", "nucleus_y")
@@ -56,16 +56,6 @@ def map_label(label_map: dict[str, str], raw: str, where: str) -> str:
     return cat
 
 
-def _int(value, what: str, where: str) -> int:
-    try:
-        f = float(str(value).strip())
-    except ValueError:
-        raise RawLayoutError(f"{where}: {what} {value!r} is not a number") from None
-    if not f.is_integer():
-        raise RawLayoutError(f"{where}: {what} {value!r} is not an integer pixel index")
-    return int(f)
-
-
 def _null(value) -> str | None:
     text = "" if value is None else str(value).strip()
     return None if text in ("", "null", "None") else text
@@ -73,15 +63,17 @@ def _null(value) -> str | None:
 
 def parse_csv(f: RawFile, label_map: dict[str, str]) -> dict[str, ImageAnn]:
     """image_filename -> its annotations, in file order."""
-    text = f.read_text()
-    rows = list(csv.reader(io.StringIO(text)))
-    while rows and not any(c.strip() for c in rows[-1]):
-        rows.pop()
-    if not rows or tuple(c.strip().lower() for c in rows[0]) != CSV_HEADER:
-        got = ",".join(rows[0]) if rows else "(empty file)"
+    records = csvfile.records(f)
+    header = None
+    for _, row in records:
+        if any(c.strip() for c in row):
+            header = row
+            break
+    if header is None or tuple(c.strip().lower() for c in header) != CSV_HEADER:
+        got = ",".join(header) if header else "(empty file)"
         raise RawLayoutError(f"{f.path}: header is {got!r}; expected {','.join(CSV_HEADER)!r}")
     out: dict[str, ImageAnn] = {}
-    for n, row in enumerate(rows[1:], start=2):
+    for n, row in records:
         where = f"{f.path}:{n}"
         if not any(c.strip() for c in row):
             continue
@@ -93,17 +85,15 @@ def parse_csv(f: RawFile, label_map: dict[str, str]) -> dict[str, ImageAnn]:
         ann = out.setdefault(name, ImageAnn(image_id, name, _null(doi), f.path))
         if ann.image_id != image_id:
             raise RawLayoutError(f"{where}: image {name} has image_id {image_id}, earlier rows say {ann.image_id}")
-        ann.cells.append(Cell(_int(cell_id, "cell_id", where), map_label(label_map, label, where), label,
-                              _int(x, "nucleus_x", where), _int(y, "nucleus_y", where), where))
+        ann.cells.append(Cell(geometry.integer(cell_id, "cell_id", where), map_label(label_map, label, where), label,
+                              geometry.integer(x, "nucleus_x", where), geometry.integer(y, "nucleus_y", where),
+                              where))
     return out
 
 
 def parse_json(f: RawFile, label_map: dict[str, str]) -> dict[str, ImageAnn]:
     """The same content from the JSON export."""
-    try:
-        data = json.loads(f.read_text())
-    except ValueError as exc:
-        raise RawFileError(f"{f.path}: not valid JSON ({exc})") from None
+    data = jsonfile.load(f, "CRIC export JSON")
     if isinstance(data, dict):
         data = [data]
     if not isinstance(data, list):
@@ -117,36 +107,30 @@ def parse_json(f: RawFile, label_map: dict[str, str]) -> dict[str, ImageAnn]:
         if name in out:
             raise RawLayoutError(f"{where}: image {name} listed twice")
         ann = out[name] = ImageAnn(str(rec.get("image_id", "")), name, _null(rec.get("image_doi")), f.path)
-        for j, c in enumerate(rec["classifications"] or []):
+        cells = rec["classifications"] or []
+        if not isinstance(cells, list):
+            raise RawLayoutError(f"{where}: classifications is {type(cells).__name__}; expected a list")
+        for j, c in enumerate(cells):
             cw = f"{where}.classifications[{j}]"
-            try:
-                ann.cells.append(Cell(_int(c["cell_id"], "cell_id", cw),
-                                      map_label(label_map, str(c["bethesda_system"]), cw), str(c["bethesda_system"]),
-                                      _int(c["nucleus_x"], "nucleus_x", cw), _int(c["nucleus_y"], "nucleus_y", cw),
-                                      cw))
-            except (KeyError, TypeError):
-                raise RawLayoutError(f"{cw}: expected cell_id, bethesda_system, nucleus_x, nucleus_y") from None
+            if not isinstance(c, dict):
+                raise RawLayoutError(f"{cw}: expected an object with cell_id, bethesda_system, nucleus_x, nucleus_y")
+            missing = [k for k in ("cell_id", "bethesda_system", "nucleus_x", "nucleus_y") if k not in c]
+            if missing:
+                raise RawLayoutError(f"{cw}: no {', '.join(missing)}; expected cell_id, bethesda_system, nucleus_x, "
+                                     "nucleus_y")
+            label = str(c["bethesda_system"])
+            ann.cells.append(Cell(geometry.integer(c["cell_id"], "cell_id", cw), map_label(label_map, label, cw),
+                                  label, geometry.integer(c["nucleus_x"], "nucleus_x", cw),
+                                  geometry.integer(c["nucleus_y"], "nucleus_y", cw), cw))
     return out
 
 
 def point_objects(cells: list[Cell], size: tuple[int, int], image_path: str) -> list[dict]:
     """Objects with 0-based points: CRIC (x, y) 1-based -> [x - 1, y - 1]. A point outside 1..W x 1..H is an
-    error (it would mean another convention or another image)."""
-    w, h = size
-    objects = []
-    for c in cells:
-        if not (1 <= c.x <= w and 1 <= c.y <= h):
-            raise RawLayoutError(f"{c.where}: nucleus ({c.x}, {c.y}) is outside {image_path} ({w}x{h}); "
-                                 "expected 1-based coordinates with x in 1..width and y in 1..height")
-        objects.append({"category": c.category, "point": [c.x - 1, c.y - 1]})
-    return objects
-
-
-def read_image(f: RawFile) -> tuple[dict, tuple[int, int]]:
-    """The image as a {'bytes', 'path'} value (read once) and its (width, height)."""
-    data = f.read_bytes()
-    _, w, h = images.sniff(data, f.path)
-    return {"bytes": data, "path": f.name}, (w, h)
+    error naming the annotation record and the image (it would mean another convention or another image)."""
+    return [{"category": c.category,
+             "point": geometry.one_based_xy(c.x, c.y, size, "nucleus", f"{c.where} (image {image_path})")}
+            for c in cells]
 
 
 def csv_text(records: list[tuple]) -> str:

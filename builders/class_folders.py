@@ -1,39 +1,23 @@
-"""Shared helpers of the organ_cls builders: image corpora whose class is the name of the folder an image is in.
+"""Image corpora whose class is the name of the folder an image is in (fnac2019, urine-cyto, breast-cyto,
+tf-cytology, body-cavity-fluid).
 
 `class_images` finds every image of a raw tree, reads its class from its parent folder (names compared
 case-, space- and punctuation-insensitively, through per-class aliases), refuses images outside a known
 class folder, skips (with a reason) every non-image file, and returns the images in a deterministic order
-with stable ids. `draw` makes the synthetic pictures.
+with stable ids.
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 
-import numpy as np
-
-from cytohub import synth
 from cytohub.errors import RawLayoutError
+from cytohub.formats.naming import alias_table, key, natural_key, slug
 from cytohub.raw import RawFile, RawTree
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp")
 TABLE_SUFFIXES = (".csv", ".tsv", ".tab", ".xlsx", ".xls", ".sav", ".dta", ".rdata", ".por")
-
-
-def key(text: str) -> str:
-    """A folder name as a comparable key: lower case, letters and digits only ("Malignant " -> "malignant")."""
-    return re.sub(r"[^a-z0-9]+", "", text.lower())
-
-
-def natural(text: str) -> list:
-    """Sort key that orders "2.png" before "10.png"."""
-    return [int(t) if t.isdigit() else t.lower() for t in re.split(r"(\d+)", text)]
-
-
-def slug(text: str) -> str:
-    return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")
 
 
 @dataclass(frozen=True)
@@ -49,18 +33,6 @@ class Item:
         """The unified-schema row of this image (the class folder's on-disk name kept in `extra`)."""
         return {"id": self.id, "image": self.file, "label": self.label, "source_path": self.file.path,
                 "extra": {"class_folder": self.folder}}
-
-
-def alias_table(aliases: Mapping[str, Iterable[str]]) -> dict[str, str]:
-    """{class name: [accepted folder spellings]} -> {key: class name}; the class name itself is always accepted."""
-    table: dict[str, str] = {}
-    for name, spellings in aliases.items():
-        for s in (name, *spellings):
-            k = key(s)
-            if k in table and table[k] != name:
-                raise ValueError(f"folder spelling {s!r} is claimed by {table[k]!r} and {name!r}")
-            table[k] = name
-    return table
 
 
 def skip_reason(f: RawFile) -> str:
@@ -110,16 +82,5 @@ def class_images(raw: RawTree, aliases: Mapping[str, Iterable[str]], *, corpus: 
     if not items:
         raise RawLayoutError(f"{raw.root}: no {corpus} images ({', '.join(IMAGE_SUFFIXES)}) found; expected {layout}")
     rank = {name: i for i, name in enumerate(order or aliases)}
-    items.sort(key=lambda it: (rank[it.label], natural(it.id)))
+    items.sort(key=lambda it: (rank[it.label], natural_key(it.id)))
     return items
-
-
-def draw(corpus: str, seed: int, cls: int, n: int, size: tuple[int, int], fmt: str,
-         malignant: float = 0.0) -> bytes:
-    """A synthetic cytology picture: cell-like shapes whose nucleus/cytoplasm ratio grows with `malignant`
-    (0..1), encoded as `fmt` (PNG, JPEG, TIFF, BMP). Deterministic for (corpus, seed, cls, n)."""
-    rng: np.random.Generator = synth.rng_for(corpus, seed, cls, n)
-    img, _ = synth.cell_field(rng, size, n_cells=int(rng.integers(2, 7)), nucleus_scale=0.22 + 0.3 * malignant,
-                              tint=cls)
-    kw = {"quality": 90} if fmt.upper() in ("JPEG", "JPG") else {}
-    return synth.encode(img, fmt, **kw)
