@@ -18,7 +18,7 @@ from cytohub.builders import bttfa, ccagt, ccedd, cx22
 from cytohub.formats import labelme, matlab
 from cytohub.formats.masks import mask_bbox, outer_polygon
 from cytohub.raw import RawTree
-from helpers import build_fails, extract_all, read_rows, report
+from helpers import build_fails, extract_all, read_rows, report, shared_real
 
 
 def _build(name: str, raw: Path, out: Path) -> Path:
@@ -437,6 +437,46 @@ def test_cx22_box_that_does_not_match_its_mask(tmp_path, synth_raw):
         ds[...] = data
     build_fails("cx22", tree, tmp_path / "out", "Cx22-Multi-Test/nuc/nuc_ins.mat (image 2)", "nucleus 1",
                  "does not match its mask")
+
+
+def _content(img: Image.Image) -> tuple[int, int]:
+    """(rows, cols) of the non-white part of a re-created Cx22 image (pasted at the top left)."""
+    a = np.asarray(img)
+    return tuple(int(v) + 1 for v in np.argwhere((a != 255).any(axis=2)).max(axis=0))
+
+
+@pytest.mark.parametrize("roi,content", [
+    ((1331, 707, 718, 645), (460, 512)),  # W larger, clipped at the right edge: 717 x 645 crop -> 512 x 460
+    ((100, 1000, 600, 700), (512, 439)),  # H larger, clipped at the bottom: 600 x 536 crop -> 439 x 512
+    ((0, 0, 1024, 645), (323, 512)),  # 0.5 x 645 = 322.5 rounds up, as MATLAB's round does
+    ((10, 10, 300, 200), (200, 300)),  # fits the canvas: pasted as it is
+])
+def test_cx22_crop_and_scale_follow_the_generator(roi, content):
+    source = Image.new("RGB", (2048, 1536), (20, 40, 60))
+    out = cx22.regenerate(source, *roi, (512, 512))
+    assert out.size == (512, 512) and _content(out) == content
+
+
+def test_cx22_real_roi_past_the_source_edge(tmp_path):
+    real = shared_real("cx22")
+    if real is None:
+        pytest.skip("../shared/real/cx22 is absent")
+    out = _build("cx22", real, tmp_path / "out")
+    (row,) = read_rows(out)
+    image = Image.open(io.BytesIO(row["image"]["bytes"]))
+    mask = _png(row["mask"]["bytes"])
+    assert _extra(row)["roi_xywh"] == [1331, 707, 718, 645]
+    assert _content(image) == (460, 512)  # the authors' generator: 460 x 512 (was 460 x 511)
+    blank = ~(np.asarray(image) != 255).any(axis=2)
+    assert (mask[:, 511] > 0).sum() == 21 and not (mask.astype(bool) & blank).any()  # no mask pixel on blank canvas
+    assert row["group"]["fov_id"] == "00492"
+
+
+def test_cx22_crops_of_one_source_share_a_group(built):
+    rows = read_rows(built("cx22"), "pair", columns=["id", "group", "extra"])
+    assert [(r["id"], r["group"]["fov_id"]) for r in rows] == [("pair-0001", "00000"), ("pair-0002", "00000"),
+                                                                 ("pair-0003", "00001")]
+    assert all(r["group"]["fov_id"] == _extra(r)["ccedd_image"] for r in rows)
 
 
 def test_cx22_unknown_subset_folder(tmp_path, synth_raw):
