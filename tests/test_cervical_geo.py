@@ -17,7 +17,7 @@ from PIL import Image
 
 from cytohub import registry
 from cytohub.errors import CytohubError
-from helpers import extract_all, read_rows, report
+from helpers import build_fails, extract_all, read_rows, report
 
 SPLIT = "train=0.6,validation=0.2,test=0.2"
 
@@ -152,6 +152,9 @@ def test_cric_segmentation_export_is_skipped_with_reason(tmp_path, cric_dir):
     (lambda r: r[1].__setitem__(4, "Negative"), ["classifications.csv:2", "unknown bethesda_system 'Negative'"]),
     (lambda r: r[1].__setitem__(5, "0"), ["classifications.csv:2", "outside", "1-based"]),
     (lambda r: r[1].__setitem__(6, "12.5"), ["classifications.csv:2", "nucleus_y is '12.5'"]),
+    (lambda r: r[1].__setitem__(5, "nan"), ["classifications.csv:2", "nucleus_x has NaN"]),
+    (lambda r: r[1].__setitem__(5, "inf"), ["classifications.csv:2", "nucleus_x has +infinity"]),
+    (lambda r: r[1].__setitem__(5, ""), ["classifications.csv:2", "nucleus_x is ''"]),
     (lambda r: r[1].pop(), ["classifications.csv:2", "6 fields, expected 7"]),
     (lambda r: r[0].__setitem__(5, "x"), ["classifications.csv", "header"]),
 ])
@@ -160,6 +163,24 @@ def test_cric_bad_csv(tmp_path, cric_dir, change, needles):
     change(rows)
     (cric_dir / "classifications.csv").write_text("\n".join(",".join(r) for r in rows) + "\n")
     _fails("cric", cric_dir, tmp_path, *needles)
+
+
+def test_cric_csv_field_over_128_kib_is_read(tmp_path, cric_dir):
+    rows = _cric_csv(cric_dir)
+    doi = "10.6084/" + "x" * 200_000  # csv's default field limit is 131,072 characters
+    for r in rows[1:]:
+        if r[1] == rows[1][1]:
+            r[2] = doi
+    (cric_dir / "classifications.csv").write_text("\n".join(",".join(r) for r in rows) + "\n")
+    built_rows = {r["id"]: r for r in _build("cric", cric_dir, tmp_path / "out")}
+    assert _extra(built_rows[rows[1][1][:-4]])["image_doi"] == doi
+
+
+def test_cric_json_nested_too_deep_is_one_line(tmp_path, cric_dir):
+    (cric_dir / "classifications.csv").unlink()
+    (cric_dir / "classifications.json").write_text("[" * 50_000 + "]" * 50_000)  # RecursionError in json.loads
+    _fails("cric", cric_dir, tmp_path, "classifications.json: CRIC export JSON nested 50000 levels deep",
+           "CYTOHUB_MAX_JSON_DEPTH")
 
 
 def test_cric_missing_image(tmp_path, cric_dir):
@@ -483,6 +504,31 @@ def test_isbi2014_polygon_of_an_l_shape():
     m[7, 7] = True  # a smaller detached piece is not in the polygon
     assert masks.outer_polygon(m) == [1.0, 1.0, 3.0, 1.0, 3.0, 4.0, 6.0, 4.0, 6.0, 6.0, 1.0, 6.0]
     assert masks.mask_bbox(m) == [1.0, 1.0, 7.0, 7.0]
+
+
+def test_isbi2014_mat_with_external_storage_is_refused(tmp_path):
+    """A v7.3 dataset stored in an external file made the build copy any readable local file into image pixels
+    (and validate passed). Now the build stops with one line naming the .mat file."""
+    import h5py
+
+    from cytohub.formats import matlab
+
+    secret = tmp_path / "secret.bin"
+    secret.write_bytes(bytes(range(256)) * 16)
+    raw = tmp_path / "raw" / "Dataset" / "Synthetic"
+    matlab.write_v5(raw / "trainset_GT.mat", {"train_Nuclei": [np.zeros((64, 64), bool)],
+                                              "train_Cytoplasm": [[np.zeros((64, 64), bool)]]})
+    with h5py.File(raw / "trainset.mat", "w", userblock_size=512) as h5:
+        ds = h5.create_group("#refs#").create_dataset("a", shape=(64, 64), dtype=np.uint8,
+                                                     external=[(str(secret), 0, h5py.h5f.UNLIMITED)])
+        ds.attrs["MATLAB_class"] = np.bytes_("uint8")
+        cell = h5.create_dataset("trainset", data=np.array([[ds.ref]], dtype=h5py.ref_dtype))
+        cell.attrs["MATLAB_class"] = np.bytes_("cell")
+    with open(raw / "trainset.mat", "r+b") as fh:
+        fh.write(matlab.V73_HEADER.ljust(116) + b"\x00" * 8 + b"\x00\x02IM")
+    text = build_fails("isbi2014", tmp_path / "raw", tmp_path / "out", "Dataset/Synthetic/trainset.mat",
+                       "trainset{1} stores its data in external file", str(secret))
+    assert "refused" in text
 
 
 def test_isbi2014_bad_input(tmp_path, synth_raw):

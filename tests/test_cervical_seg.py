@@ -15,7 +15,7 @@ from PIL import Image
 
 from cytohub import registry
 from cytohub.builders import bttfa, ccagt, ccedd, cx22
-from cytohub.formats import labelme, matlab
+from cytohub.formats import labelme, matlab, rle
 from cytohub.formats.masks import mask_bbox, outer_polygon
 from cytohub.raw import RawTree
 from helpers import build_fails, extract_all, read_rows, report, shared_real
@@ -150,6 +150,37 @@ def test_ccagt_unknown_category(tmp_path, ccagt_tree):
     coco["categories"][1]["name"] = "Mitosis"
     path.write_text(json.dumps(coco))
     build_fails("ccagt", ccagt_tree, tmp_path / "out", "CCAgT_COCO_OD.json", "unknown category 'Mitosis'")
+
+
+def test_ccagt_crowd_regions_stay_distinguishable(tmp_path, ccagt_tree):
+    path = ccagt_tree / "wg4bpm33hj-2" / "CCAgT_COCO_OD.json"
+    coco = json.loads(path.read_text())
+    image = coco["images"][0]
+    crowd = {"id": 99_999, "image_id": image["id"], "category_id": 1, "bbox": [1, 1, 2, 2], "area": 4.0,
+             "iscrowd": 1, "segmentation": {"size": [image["height"], image["width"]],
+                                            "counts": [image["height"] + 1, 2, image["height"] - 2, 2,
+                                                       image["height"] * (image["width"] - 2) - 3]}}
+    coco["annotations"].append(crowd)
+    path.write_text(json.dumps(coco))
+    out = _build("ccagt", ccagt_tree, tmp_path / "out")
+    row = next(r for r in read_rows(out) if r["id"] == image["file_name"])
+    extra = _extra(row)
+    k = len(row["objects"]) - 1
+    assert extra["crowd_objects"] == [k]
+    assert row["objects"][k] == {"category": "Nucleus", "bbox": [1.0, 1.0, 2.0, 2.0], "polygon": None, "point": None}
+    region = np.argwhere(rle.coco_decode(extra["segmentation_rle"][str(k)]))  # rows 1-2 of columns 1-2
+    assert region.tolist() == [[1, 1], [1, 2], [2, 1], [2, 2]]
+    assert all(_extra(r)["crowd_objects"] == [] for r in read_rows(out) if r["id"] != image["file_name"])
+
+
+def test_ccagt_bad_annotation_names_the_coco_record(tmp_path, ccagt_tree):
+    path = ccagt_tree / "wg4bpm33hj-2" / "CCAgT_COCO_OD.json"
+    coco = json.loads(path.read_text())
+    coco["annotations"][4]["segmentation"][0].append(7.0)  # an odd number of values
+    path.write_text(json.dumps(coco))
+    a = coco["annotations"][4]
+    build_fails("ccagt", ccagt_tree, tmp_path / "out", f"CCAgT_COCO_OD.json: annotation id {a['id']} (image "
+                f"{a['image_id']}): segmentation has an odd number of values")
 
 
 def test_ccagt_mask_of_the_wrong_size(tmp_path, ccagt_tree):
@@ -301,6 +332,22 @@ def test_ccedd_missing_outline_file(tmp_path, ccedd_tree):
     for folder in ("label_correct", "label_no_correct"):
         (ccedd_tree / folder / "json" / "00002.json").unlink()
     build_fails("ccedd", ccedd_tree, tmp_path / "out", "label_correct/png/00002.png", "json/00002.json")
+
+
+@pytest.mark.parametrize("change,needle", [
+    (lambda d: d["shapes"][1]["points"][0].__setitem__(0, float("nan")), "shape 1 (label 'kernel'): points point 1 "
+                                                                          "has NaN"),
+    (lambda d: d["shapes"][0]["points"][2].__setitem__(1, None), "shape 0 (label 'cell'): points point 3 value 2 "
+                                                                 "is null"),
+    (lambda d: d.__setitem__("imageWidth", 128.5), "imageWidth x imageHeight: width is 128.5"),
+])
+def test_ccedd_bad_labelme_values_name_the_file_and_shape(tmp_path, ccedd_tree, change, needle):
+    for folder in ("label_correct", "label_no_correct"):
+        path = ccedd_tree / folder / "json" / "00001.json"
+        doc = json.loads(path.read_text())
+        change(doc)
+        path.write_text(json.dumps(doc))
+    build_fails("ccedd", ccedd_tree, tmp_path / "out", f"label_correct/json/00001.json: {needle}")
 
 
 def test_ccedd_declared_size_differs(tmp_path, ccedd_tree):

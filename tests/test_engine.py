@@ -292,3 +292,18 @@ def test_readme_corpus_table_is_current():
     readme = (REPO / "README.md").read_text()
     table = readme.split("<!-- corpora:start")[1].split("-->", 1)[1].split("<!-- corpora:end -->")[0].strip()
     assert table == markdown_table(json.loads(result.output)), "run `cytohub list --markdown` into the README"
+
+
+@pytest.mark.parametrize("bbox,message", [
+    ([1, 2, "wide", 4], r"a.png: bbox of a 'ASC-H' object is \[1, 2, 'wide', 4\]; expected numbers"),
+    ([1, 2, None, 4], r"a.png: bbox of a 'ASC-H' object is \[1, 2, None, 4\]; expected numbers"),
+    ([1, 2, float("nan"), 4], r"a.png: bbox of a 'ASC-H' object has a non-finite value"),
+])
+def test_rows_refuse_geometry_that_is_not_numbers(bbox, message):
+    """The engine's last guard behind the format layer: a builder's object with a value that is not a finite
+    number is one line naming the row's source, never a ValueError or a NaN written to the shards."""
+    from cytohub.rows import RowMaker
+
+    maker = RowMaker(registry.get("cric"))
+    with pytest.raises(CytohubError, match=message):
+        maker.make({"id": "a", "source_path": "a.png", "objects": [{"category": "ASC-H", "bbox": bbox}]})

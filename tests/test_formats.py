@@ -334,7 +334,7 @@ def test_mask_decoding_and_16_bit_maps(monkeypatch):
         masks.png16(np.array([[70000]]))
     with pytest.raises(RawFileError, match="m.png: not a readable image"):
         masks.decode(b"not a png", "m.png")
-    monkeypatch.setattr(masks, "MAX_MASK_PIXELS", 3)
+    monkeypatch.setattr(rle, "MAX_MASK_PIXELS", 3)
     with pytest.raises(RawFileError, match=r"m.png: 2 x 2 pixels is over the limit of 3"):
         masks.decode(masks.png16(lab), "m.png")
 

@@ -242,6 +242,29 @@ def test_comparison_detector_bad_input(tmp_path):
         rows_of("comparison-detector", tmp_path)
 
 
+def test_comparison_detector_bad_annotations_name_the_annotation_file(tmp_path):
+    """A NaN box became a full-image box through clipping, and a repeated image id gave one image the other's
+    boxes; both now stop the build at the annotation record."""
+    write(tmp_path / "train" / "1.bmp", png(np.zeros((20, 30, 3), np.uint8)))
+    write(tmp_path / "train" / "2.bmp", png(np.zeros((20, 30, 3), np.uint8)))
+    write(tmp_path / "test.json", coco([], []))
+    images = [{"id": 1, "file_name": "1.bmp", "width": 30, "height": 20}]
+    write(tmp_path / "train.json", coco(images, [{"id": 17, "image_id": 1, "bbox": [1, 1, float("nan"), 5],
+                                                  "category_id": 1}]))
+    with pytest.raises(RawLayoutError, match=r"^train.json: annotation id 17 \(image 1\): bbox has NaN"):
+        rows_of("comparison-detector", tmp_path)
+    write(tmp_path / "train.json", coco(images + [{"id": 1, "file_name": "2.bmp", "width": 30, "height": 20}],
+                                        [{"id": 5, "image_id": 1, "bbox": [1, 1, 5, 5], "category_id": 1}]))
+    with pytest.raises(RawLayoutError, match=r"train.json: image id 1: the id is used by two images"):
+        rows_of("comparison-detector", tmp_path)
+    write(tmp_path / "train.json", coco(images, [{"id": 5, "image_id": 1, "bbox": [1, 1, 5, 5], "category_id": 1},
+                                                 {"id": 6, "image_id": 1, "bbox": [2, 2, 9, 9], "category_id": 2,
+                                                  "iscrowd": 1}]))
+    (row,) = rows_of("comparison-detector", tmp_path)
+    assert row["objects"][1] == {"category": "hsil", "bbox": [2.0, 2.0, 9.0, 9.0]}
+    assert row["extra"]["crowd_objects"] == [1]  # the crowd region stays distinguishable
+
+
 # =========================================================================================== dsb2018
 def test_dsb_synthetic_layout(synth_raw):
     raw = synth_raw("dsb2018")

@@ -134,7 +134,10 @@ class RowMaker:
             if val is None:
                 out[key] = None
                 continue
-            vals = [float(v) for v in val]
+            try:
+                vals = [float(v) for v in val]
+            except (TypeError, ValueError):
+                raise RawLayoutError(f"{where}: {key} of a {cat!r} object is {val!r}; expected numbers") from None
             if any(not math.isfinite(v) for v in vals):
                 raise RawLayoutError(f"{where}: {key} of a {cat!r} object has a non-finite value: {vals}")
             if n is not None and len(vals) != n:

@@ -37,7 +37,8 @@ FIELDS: dict[str, tuple[str, str]] = {
     "objects": (
         "List({category, bbox, polygon, point})",
         "cells/nuclei: bbox [x, y, w, h], polygon [x1, y1, x2, y2, ...], point [x, y], all in pixels; "
-        "absent geometry is null; `[]` for classification-only corpora",
+        "absent geometry is null; `[]` for classification-only corpora. COCO crowd regions (`iscrowd: 1`) are "
+        "objects too, listed in `extra.crowd_objects`",
     ),
     "mask": ("Image (nullable)", "semantic/instance label map as provided by the source"),
     "mpp": ("float32 (nullable)", "micrometres per pixel; null when the source does not state it"),
@@ -47,7 +48,10 @@ FIELDS: dict[str, tuple[str, str]] = {
         "provenance units for leakage-safe splits",
     ),
     "source_path": ("string", "raw file(s) the row came from, `;`-separated, relative to the raw root"),
-    "extra": ("Json", "anything native that has no unified home (e.g. re-annotation labels)"),
+    "extra": ("Json", "anything native that has no unified home (e.g. re-annotation labels). Corpora read from "
+              "COCO files: `crowd_objects` = positions in `objects` (0-based) of crowd regions, `[]` when none; "
+              "`segmentation_rle` = {position: COCO RLE with compressed counts} for objects whose segmentation "
+              "is a mask"),
 }
 
 

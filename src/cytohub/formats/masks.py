@@ -15,13 +15,12 @@ All work is done on the crop of the mask's box, so the cost follows the object's
 from __future__ import annotations
 
 import io
-import os
 
 import numpy as np
 
 from cytohub.errors import RawFileError, RawLayoutError
+from cytohub.formats import rle
 
-MAX_MASK_PIXELS = int(os.environ.get("CYTOHUB_MAX_MASK_PIXELS", 2**28))
 _EIGHT = np.ones((3, 3), bool)
 
 
@@ -172,14 +171,14 @@ def check_label_map(label_map: np.ndarray) -> np.ndarray:
 def decode(data: bytes, where: str) -> np.ndarray:
     """The pixels of an encoded mask or image (any mode; 16- and 32-bit maps keep their values). Raises
     RawFileError naming `where` when it does not decode or declares more than CYTOHUB_MAX_MASK_PIXELS pixels
-    (checked from the header, before decoding)."""
+    (`rle.MAX_MASK_PIXELS`, checked from the header, before decoding)."""
     from PIL import Image
 
     try:
         with Image.open(io.BytesIO(data)) as im:
             w, h = im.size
-            if w * h > MAX_MASK_PIXELS:
-                raise RawFileError(f"{where}: {w} x {h} pixels is over the limit of {MAX_MASK_PIXELS:,} "
+            if w * h > rle.MAX_MASK_PIXELS:
+                raise RawFileError(f"{where}: {w} x {h} pixels is over the limit of {rle.MAX_MASK_PIXELS:,} "
                                    "(set CYTOHUB_MAX_MASK_PIXELS to raise it)")
             im.load()
             return np.asarray(im)

@@ -11,8 +11,8 @@
   bottom then left to right (column-major); only the runs of 1 are listed.
 
 Every decoder checks the runs against the mask size (they must fill it exactly, or stay inside it) and the size
-against CYTOHUB_MAX_MASK_PIXELS (default 2**28, the image pixel limit) before allocating, and raises ValueError
-with the reason; callers add the file and record.
+against CYTOHUB_MAX_MASK_PIXELS (default 2**28, far above the largest real masks) before allocating, and
+raises ValueError with the reason; callers add the file and record.
 """
 
 from __future__ import annotations
