@@ -654,6 +654,12 @@ def test_mat_v5_declared_sizes_are_checked_before_loading(tmp_path, monkeypatch)
     with pytest.raises(matlab.MatSafetyError, match=r"array.mat: a MATLAB array declares 100000 x 100000 values "
                                                     r"\(80,000,000,000 bytes\)"):
         matlab.MatFile(RawTree(tmp_path / "m").get("array.mat"))
+    # MATLAB v4 (no text header): a double matrix declaring 100,000 x 100,000 values
+    import struct
+
+    (tmp_path / "m" / "v4.mat").write_bytes(struct.pack("<5i", 0, 100_000, 100_000, 0, 2) + b"x\x00" + b"\x00" * 64)
+    with pytest.raises(matlab.MatSafetyError, match=r"v4.mat: a MATLAB array declares 100000 x 100000 values"):
+        matlab.MatFile(RawTree(tmp_path / "m").get("v4.mat"))
     # a compressed element that inflates past the limit (a zip bomb in a .mat)
     monkeypatch.setattr(matlab, "MAX_MAT_BYTES", 1 << 20)
     bomb = _v5_file(_v5_element(15, zlib.compress(_v5_matrix(9, (4 << 20, 1), b"\x00" * (4 << 20)))))

@@ -103,7 +103,7 @@ class MatFile:
                 self.close()
                 raise
         else:
-            check_v5(self.path, f.path)
+            check_mat(self.path, f.path)
             import scipy.io
 
             try:
@@ -301,15 +301,17 @@ _MX_CELL, _MX_STRUCT, _MX_OBJECT, _MX_SPARSE = 1, 2, 3, 5
 _MX_NUMERIC_BYTES = {4: 2, 6: 8, 7: 4, 8: 1, 9: 1, 10: 2, 11: 2, 12: 4, 13: 4, 14: 8, 15: 8}
 
 
-def check_v5(path: Path, where: str) -> None:
-    """Walk a v5 MAT-file's data elements before it is loaded: inflate compressed variables with a bound
-    (CYTOHUB_MAX_MAT_BYTES in total) and check every array's declared dimensions (CYTOHUB_MAX_ARRAY_BYTES), and
-    that a cell or struct declares no more elements than its bytes could hold. Raises MatSafetyError or
-    RawFileError naming `where`."""
+def check_mat(path: Path, where: str) -> None:
+    """Walk a v5 (or v4) MAT-file's data elements before scipy loads it: inflate compressed variables with a
+    bound (CYTOHUB_MAX_MAT_BYTES in total) and check every array's declared dimensions (CYTOHUB_MAX_ARRAY_BYTES),
+    and that a cell or struct declares no more elements than its bytes could hold. Raises MatSafetyError or
+    RawFileError naming `where`. (Every file of scipy's own MATLAB test data that scipy reads passes.)"""
     with open(path, "rb") as fh:
         head = fh.read(128)
         if len(head) < 128 or head[126:128] not in (b"IM", b"MI"):
-            raise RawFileError(f"{where}: not a readable MATLAB .mat file (no v5 header, and not HDF5)")
+            fh.seek(0)
+            _check_v4(fh, path.stat().st_size, where)
+            return
         endian = "<" if head[126:128] == b"IM" else ">"
         total = 0
         while True:
@@ -334,6 +336,33 @@ def check_v5(path: Path, where: str) -> None:
                     raise RawFileError(f"{where}: truncated MAT-file (a variable runs past the end)")
                 _check_matrix(body, endian, where, 0)
                 fh.seek(-nbytes % 8, 1)
+
+
+_V4_SIZES = {0: 8, 1: 4, 2: 4, 3: 2, 4: 2, 5: 1}  # precision digit of a v4 header -> bytes per value
+
+
+def _check_v4(fh, size: int, where: str) -> None:
+    """MATLAB v4 files (no text header): matrices of a 20-byte header (type, rows, cols, imaginary flag, name
+    length), the name, then the values. Each declared size is checked, and must fit the file."""
+    pos = 0
+    while pos < size:
+        head = fh.read(20)
+        for endian, m in (("<", 0), (">", 1)):
+            mopt, rows, cols, imagf, namlen = struct.unpack(endian + "5i", head) if len(head) == 20 else (-1,) * 5
+            if 0 <= mopt < 5000 and mopt // 1000 == m and (mopt % 100) // 10 in _V4_SIZES and mopt % 10 <= 2:
+                break
+        else:
+            raise RawFileError(f"{where}: not a readable MATLAB .mat file (no v5 header, not v4, and not HDF5)")
+        if rows < 0 or cols < 0 or namlen <= 0 or imagf not in (0, 1):
+            raise RawFileError(f"{where}: not a readable MATLAB .mat file (a v4 matrix header is malformed)")
+        nbytes = rows * cols * _V4_SIZES[(mopt % 100) // 10] * (2 if imagf else 1)
+        if nbytes > MAX_ARRAY_BYTES:
+            raise MatSafetyError(f"{where}: a MATLAB array declares {rows} x {cols} values ({nbytes:,} bytes), over "
+                                 f"the limit of {MAX_ARRAY_BYTES:,} (set CYTOHUB_MAX_ARRAY_BYTES to raise it)")
+        pos += 20 + namlen + nbytes
+        if pos > size:
+            raise RawFileError(f"{where}: truncated MAT-file (a variable runs past the end)")
+        fh.seek(pos)
 
 
 def _inflate(fh, nbytes: int, room: int, where: str) -> bytes:
@@ -391,9 +420,9 @@ def _check_matrix(body: bytes, endian: str, where: str, depth: int) -> None:
     if cls == 17:  # opaque objects (MATLAB classes): no dimensions element; scipy keeps their bytes as they are
         return
     mtype, nbytes, start, pos = _tag(body, pos, endian, where)
-    if mtype != 5 or nbytes % 4:
+    if mtype not in (5, 6) or nbytes % 4:  # miINT32 (some writers use miUINT32)
         raise RawFileError(f"{where}: malformed MATLAB array (no dimensions)")
-    dims = struct.unpack_from(f"{endian}{nbytes // 4}i", body, start)
+    dims = struct.unpack_from(f"{endian}{nbytes // 4}{'i' if mtype == 5 else 'I'}", body, start)
     if any(d < 0 for d in dims):
         raise RawFileError(f"{where}: MATLAB array with negative dimensions {list(dims)}")
     count = int(np.prod(dims, dtype=np.float64))
