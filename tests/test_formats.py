@@ -611,6 +611,8 @@ def test_hdf5_declared_sizes_are_checked_before_reading(tmp_path):
         empty = h5.create_dataset("empty", data=np.asarray([100_000, 100_000], np.uint64))
         empty.attrs["MATLAB_class"] = np.bytes_("double")
         empty.attrs["MATLAB_empty"] = np.uint8(1)
+        odd = h5.create_dataset("odd", data=np.zeros(3))
+        odd.attrs["MATLAB_class"] = np.zeros(1000, np.uint8)  # one value expected
 
     path = _hdf5_mat(tmp_path / "m" / "h.mat", build)
     assert path.stat().st_size < 100_000
@@ -620,6 +622,8 @@ def test_hdf5_declared_sizes_are_checked_before_reading(tmp_path):
             mf.cell("images")[0]
         with pytest.raises(RawLayoutError, match="empty is marked empty but has dimensions"):
             mf.value("empty")
+        with pytest.raises(matlab.MatSafetyError, match="/odd has a MATLAB_class attribute of 1000 values"):
+            mf.value("odd")
 
 
 def _v5_file(elements: bytes) -> bytes:

@@ -154,7 +154,7 @@ class MatFile:
         obj = self._variable(name)
         if not self.v73:
             return _v5_strings(obj, f"{self.where}: {name}")
-        kind = _class(obj)
+        kind = _class(obj, self.where)
         if kind == "char":
             chars = self._deref(obj, name)
             return ["".join(map(chr, row)).rstrip() for row in np.atleast_2d(chars)]
@@ -191,8 +191,8 @@ class MatFile:
             obj = self._h5[obj]
         if not isinstance(obj, h5py.Dataset):
             raise RawLayoutError(f"{self.where}: {where} is not an array (MATLAB structs are not expected)")
-        kind = _class(obj)
-        if obj.attrs.get("MATLAB_empty", 0):
+        kind = _class(obj, self.where)
+        if _attr(obj, "MATLAB_empty", self.where):
             dims = tuple(int(d) for d in _read(obj, self.where, where).ravel())
             if dims and 0 not in dims:
                 raise RawLayoutError(f"{self.where}: {where} is marked empty but has dimensions {list(dims)}")
@@ -204,9 +204,26 @@ class MatFile:
         return _read(obj, self.where, where).T
 
 
-def _class(ds) -> str:
-    v = ds.attrs.get("MATLAB_class", b"")
+def _class(ds, path: str = "") -> str:
+    v = _attr(ds, "MATLAB_class", path)
+    if v is None:
+        return ""
     return v.decode(errors="replace") if isinstance(v, bytes) else str(v)
+
+
+def _attr(ds, name: str, path: str):
+    """A small attribute's value (a scalar, or the first value of a one-element array), or None when absent.
+    MATLAB writes one-value attributes; anything larger than 256 values is refused before it is read."""
+    if name not in ds.attrs:
+        return None
+    shape = ds.attrs.get_id(name).shape or ()
+    if int(np.prod(shape, dtype=np.float64)) > 256:
+        raise MatSafetyError(f"{path}: {ds.name} has a {name} attribute of {' x '.join(map(str, shape))} values; "
+                             "expected one value")
+    value = ds.attrs[name]
+    if isinstance(value, np.ndarray):
+        return value.ravel()[0] if value.size else None
+    return value
 
 
 def _read(ds, path: str, what: str | None = None) -> np.ndarray:
