@@ -73,6 +73,7 @@ class AGMCTU(Builder):
   year      = {2018}
 }"""
     sources = (Source("AGMC-TU", url="https://mkbhowmik.in/AGMC-tuDb.aspx",
+                      name_published=False,
                       description="dataset page (request form); file names and archive type unknown"),)
     manual_download = """Request the AGMC-TU Pap smear dataset from https://mkbhowmik.in/AGMC-tuDb.aspx. Pass the
 archive or folder you receive with --raw (or put it at $CYTOHUB_HOME/raw/agmc-tu). The builder expects an image

@@ -75,7 +75,7 @@ class AICCS(Builder):
   year    = {2024},
   doi     = {10.1038/s41467-024-48705-3}
 }"""
-    sources = (Source("zenodo-10828395", url="https://zenodo.org/records/10828395",
+    sources = (Source("zenodo-10828395", url="https://zenodo.org/records/10828395", name_published=False,
                       description="Zenodo record 'Artificial Intelligence Enables Precision Diagnosis of Cervical "
                                   "Cytology Grades and Cervical Cancer' (1.0.0); file list not verified"),)
     manual_download = """The content of the Zenodo record https://doi.org/10.5281/zenodo.10828395 has not been

@@ -149,11 +149,11 @@ class AMLCytomorphologyLMU(Builder):
   doi     = {10.1038/s42256-019-0101-9}
 }"""
     sources = (
-        Source(IMAGE_ROOT, url="https://doi.org/10.7937/tcia.2019.36f5o9ld",
+        Source(f"{IMAGE_ROOT}/", url="https://doi.org/10.7937/tcia.2019.36f5o9ld",
                description="image folder (about 11 GB of TIFF, downloaded from TCIA with IBM Aspera)"),
         Source("AML-CYTOMORPHOLOGY_LMU-annotations-dat.zip", url="https://doi.org/10.7937/tcia.2019.36f5o9ld",
-               description="annotations.dat (550,950 bytes unzipped, 18,365 lines)"),
-        Source("abbreviations.txt", url="https://doi.org/10.7937/tcia.2019.36f5o9ld",
+               aliases=("annotations.dat",), description="annotations.dat (550,950 bytes unzipped, 18,365 lines)"),
+        Source("abbreviations.txt", url="https://doi.org/10.7937/tcia.2019.36f5o9ld", required=False,
                description="class abbreviations"),
     )
     manual_download = """From the TCIA collection page https://www.cancerimagingarchive.net/collection/aml-cytomorphology_lmu/

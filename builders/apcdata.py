@@ -70,8 +70,10 @@ class APCData(Builder):
   year      = {2024},
   doi       = {10.17632/ytd568rh3p.1}
 }"""
-    sources = (Source("ytd568rh3p-1.zip", url="https://data.mendeley.com/datasets/ytd568rh3p/1",
-                      description="Mendeley bulk download (APCData_YOLO and APCData_points)"),)
+    sources = (Source("ytd568rh3p-1.zip", direct=True,
+                      url="https://prod-dcd-datasets-cache-zipfiles.s3.eu-west-1.amazonaws.com/ytd568rh3p-1.zip",
+                      description="Mendeley Data bulk download (APCData_YOLO and APCData_points); name and link "
+                                  "from the Mendeley convention <id>-<version>.zip"),)
     manual_download = """Open https://data.mendeley.com/datasets/ytd568rh3p/1 and use "Download All" (a zip
 named ytd568rh3p-1.zip). Pass the zip, or the folder you extracted it to, with --raw (or put it at
 $CYTOHUB_HOME/raw/apcdata). The builder looks for the APCData_points and APCData_YOLO folders anywhere below."""

@@ -145,9 +145,10 @@ class BMCDFGCD(Builder):
   note    = {arXiv:2406.09931}
 }"""
     sources = (
-        Source("BMCD-FGCD (Google Drive file; name and archive type not published)",
-               url="https://drive.google.com/file/d/1NrbK-OZCgTiFhWqeboaq8OVFXPNONegv/view?usp=sharing",
-               description="train/ and test/ folders with one sub-folder per class"),
+        Source("BMCD-FGCD", url="https://drive.google.com/file/d/1NrbK-OZCgTiFhWqeboaq8OVFXPNONegv/view?usp=sharing",
+               name_published=False,
+               description="Google Drive file (name and archive type not published) holding train/ and test/ "
+                           "folders with one sub-folder per class"),
     )
     manual_download = """The dataset is linked from the README of https://github.com/JustlfC03/SCKansformer
 (Google Drive: https://drive.google.com/file/d/1NrbK-OZCgTiFhWqeboaq8OVFXPNONegv/view?usp=sharing). Download

@@ -80,7 +80,7 @@ class BMT(Builder):
   doi       = {10.7303/syn55259257}
 }"""
     sources = (
-        Source("syn55259257", url="https://doi.org/10.7303/syn55259257",
+        Source("syn55259257", url="https://doi.org/10.7303/syn55259257", name_published=False,
                description="Synapse project: class folders of JPEG images, annotated images and a table"),
     )
     manual_download = """Create a (free) Synapse account, then download project syn55259257

@@ -51,7 +51,7 @@ class BodyCavityFluid(Builder):
   note    = {Preprint, July 2021; images on Kaggle: cmacus/body-cavity-fluid-cytology-images}
 }"""
     sources = (
-        Source(ZIP_NAME, url=homepage,
+        Source(ZIP_NAME, url=homepage, aliases=("archive.zip", "benign/"),
                description="Kaggle download (zip of the class folders benign/ and Malignant/); size not published"),
     )
     manual_download = """Sign in to Kaggle and download the dataset

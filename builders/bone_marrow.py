@@ -115,9 +115,10 @@ class BoneMarrow(Builder):
 }"""
     sources = (
         Source("bone-marrow-cell-classification.zip",
-               url="https://www.kaggle.com/datasets/andrewmvd/bone-marrow-cell-classification",
+               url="https://www.kaggle.com/datasets/andrewmvd/bone-marrow-cell-classification", one_of="images",
+               aliases=("archive.zip", "bone_marrow_cell_dataset/"),
                description="Kaggle mirror: abbreviations.csv + bone_marrow_cell_dataset/"),
-        Source("BM_cytomorphology_data", url="https://doi.org/10.7937/TCIA.AXH3-T579",
+        Source("BM_cytomorphology_data/", url="https://doi.org/10.7937/TCIA.AXH3-T579", one_of="images",
                description="TCIA original (6.8 GB of JPG, IBM Aspera download)"),
     )
     manual_download = """Either download the Kaggle mirror

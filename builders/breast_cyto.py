@@ -63,7 +63,7 @@ class BreastCyto(Builder):
   url       = {https://doi.org/10.5281/zenodo.7890874}
 }"""
     sources = (
-        Source(ARCHIVE, url="https://doi.org/10.5281/zenodo.7890874",
+        Source(ARCHIVE, url="https://doi.org/10.5281/zenodo.7890874", name_published=False,
                description="files of the Zenodo record (names, sizes and checksums not known to cytohub)"),
     )
     manual_download = """Download every file of the Zenodo record https://doi.org/10.5281/zenodo.7890874 into one

@@ -73,9 +73,10 @@ class BTTFA(Builder):
   doi     = {10.1016/j.compbiomed.2019.03.011}
 }"""
     sources = (
-        Source("jks43dkjj7-1.zip", url="https://data.mendeley.com/datasets/jks43dkjj7/1",
-               description="Mendeley Data 'Download All' zip (name from the Mendeley convention <id>-<version>.zip); "
-                           "dataset_forsubmit/imgbmp, GroundTruth, groundtruth_mask"),
+        Source("jks43dkjj7-1.zip", direct=True,
+               url="https://prod-dcd-datasets-cache-zipfiles.s3.eu-west-1.amazonaws.com/jks43dkjj7-1.zip",
+               description="Mendeley Data 'Download All' zip (name and link from the Mendeley convention "
+                           "<id>-<version>.zip); dataset_forsubmit/imgbmp, GroundTruth, groundtruth_mask"),
     )
     manual_download = """Download the dataset from https://data.mendeley.com/datasets/jks43dkjj7/1 ("Download All",
 a zip named jks43dkjj7-1.zip) and pass the zip with --raw (or put it at $CYTOHUB_HOME/raw/bttfa). The

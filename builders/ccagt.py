@@ -103,6 +103,7 @@ class CCAgT(Builder):
     sources = (
         Source("wg4bpm33hj-2.zip",
                url="https://prod-dcd-datasets-cache-zipfiles.s3.eu-west-1.amazonaws.com/wg4bpm33hj-2.zip",
+               direct=True, alt_urls=("https://data.mendeley.com/public-api/zip/wg4bpm33hj/download/2",),
                description="Mendeley Data bulk download: images/<slide>.zip, masks/<slide>.zip, "
                            "CCAgT_COCO_OD.json, CCAgT.parquet.gzip"),
     )

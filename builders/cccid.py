@@ -106,7 +106,7 @@ class CCCID(Builder):
   doi     = {10.12688/f1000research.179164.1}
 }"""
     sources = tuple(
-        Source(name, url="https://doi.org/10.5281/zenodo.18904734",
+        Source(name, url=f"https://zenodo.org/records/18904734/files/{name}?download=1", direct=True,
                description="cell types " + ", ".join(str(n) for n in nums))
         for name, nums in ARCHIVES.items()
     )

@@ -91,12 +91,15 @@ class CCEDD(Builder):
   ISSN    = {1662-5196}
 }"""
     sources = (
-        Source("png.zip", description="CCEDD/png.zip: png/<id>.png, the images"),
-        Source("json.zip", description="CCEDD/json.zip: json/<id>.json, LabelMe cell/kernel outlines"),
-        Source("edge_correct.zip", description="edge labels after LLPC correction (edge/<id>_edge.png); "
-                                               "archive name from an earlier README"),
-        Source("edge_no_correct.zip", description="edge labels as annotated (edge/<id>_edge.png); archive name "
-                                                  "from an earlier README"),
+        Source("png.zip", one_of="images", aliases=("CCEDD.zip", "png/"),
+               description="CCEDD/png.zip: png/<id>.png, the images"),
+        Source("json.zip", one_of="images", aliases=("CCEDD.zip", "json/"),
+               description="CCEDD/json.zip: json/<id>.json, LabelMe cell/kernel outlines (images embedded)"),
+        Source("edge_correct.zip", required=False,
+               description="edge labels after LLPC correction (edge/<id>_edge.png); archive name from an earlier "
+                           "README"),
+        Source("edge_no_correct.zip", required=False,
+               description="edge labels as annotated (edge/<id>_edge.png); archive name from an earlier README"),
     )
     manual_download = """CCEDD is shared through links in the README of https://github.com/nachifur/LLPC
 (a OneDrive/SharePoint folder "CCEDD", and a USTC mirror

@@ -69,7 +69,7 @@ class CellInstance(Builder):
   year      = {2022},
   doi       = {10.5281/zenodo.5938893}
 }"""
-    sources = (Source("CISD.zip", url="https://doi.org/10.5281/zenodo.5938893",
+    sources = (Source("CISD.zip", url="https://doi.org/10.5281/zenodo.5938893", name_published=False,
                       description="CISD/ folder: CISD.json, center_slice/, edf/, stack/ (archive name assumed)"),)
     manual_download = """Download the files of the Zenodo record https://doi.org/10.5281/zenodo.5938893 into one
 folder and pass it with --raw (or put it at $CYTOHUB_HOME/raw/cell-instance). The archive or the extracted

@@ -75,8 +75,10 @@ class Cellpose(Builder):
   doi     = {10.1038/s41592-022-01663-4}
 }"""
     sources = (
-        Source("train.zip", url="https://www.cellpose.org/dataset", description="train/NNN_img.png + NNN_masks.png"),
-        Source("test.zip", url="https://www.cellpose.org/dataset", description="test/NNN_img.png + NNN_masks.png"),
+        Source("train.zip", url="https://www.cellpose.org/dataset", aliases=("train/",),
+               description="train/NNN_img.png + NNN_masks.png"),
+        Source("test.zip", url="https://www.cellpose.org/dataset", aliases=("test/",),
+               description="test/NNN_img.png + NNN_masks.png"),
     )
     manual_download = """Open https://www.cellpose.org/dataset, accept the terms of use and download train.zip and
 test.zip into one folder; pass that folder with --raw (or put it at $CYTOHUB_HOME/raw/cellpose). Extracted

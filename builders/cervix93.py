@@ -67,6 +67,7 @@ class Cervix93(Builder):
 }"""
     sources = (Source("cytology_dataset-master.zip",
                       url="https://github.com/parham-ap/cytology_dataset/archive/refs/heads/master.zip",
+                      direct=True,
                       description="GitHub snapshot of the repository (about 800 MB); `git clone` works too"),)
     manual_download = """Clone https://github.com/parham-ap/cytology_dataset (git clone, about 800 MB) or
 download the GitHub zip (cytology_dataset-master.zip). Pass the zip, the repository folder or its dataset/

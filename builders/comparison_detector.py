@@ -81,6 +81,7 @@ class ComparisonDetector(Builder):
 }"""
     sources = (
         Source("ComparisonDetectorDataset", url="https://pan.baidu.com/s/1ynvNKBmf-s9GaUkTEUvTwA?pwd=fphm",
+               name_published=False,
                description="train.json, test.json, train/ and test/ image folders (Baidu Pan, code fphm); "
                            "also linked from Google Drive in the original README"),
     )

@@ -65,12 +65,13 @@ class CRIC(Builder):
   doi       = {10.6084/m9.figshare.c.4960286.v2}
 }"""
     sources = (
-        Source("classifications.csv", url="https://database.cric.com.br/downloads",
-               description="one line per cell: image, cell id, Bethesda class, nucleus x/y (1-based)"),
-        Source("classifications.json", url="https://database.cric.com.br/downloads",
-               description="the same annotations as JSON"),
-        Source("<hash>.png", url="https://doi.org/10.6084/m9.figshare.c.4960286.v2",
-               description="400 images, 1376 x 1020 PNG, named by a 32-hex hash"),
+        Source("classifications.csv", url="https://database.cric.com.br/downloads", name_published=False,
+               description="one line per cell: image, cell id, Bethesda class, nucleus x/y (1-based); inside the "
+                           "zip the site builds (its name is not published)"),
+        Source("classifications.json", url="https://database.cric.com.br/downloads", name_published=False,
+               description="the same annotations as JSON, in the same zip"),
+        Source("<hash>.png", url="https://doi.org/10.6084/m9.figshare.c.4960286.v2", name_published=False,
+               description="400 images, 1376 x 1020 PNG, named by a 32-hex hash, in the same zip"),
     )
     manual_download = """On https://database.cric.com.br/downloads choose the "Cervix Cell Classification"
 collection with images and classifications ticked, and save the zip the site builds (flat: <hash>.png files,

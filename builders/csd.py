@@ -87,7 +87,8 @@ class CSD(Builder):
                description="datatools/gc/labels/train_val.csv: training slides, '<slide>,<0|1>'"),
         Source("test_label.csv", url="https://github.com/CVIU-CSU/TCT-InfoNCE",
                description="datatools/gc/labels/test_label.csv: test slides, '<slide>,<0|1>'"),
-        Source("gc tiles", description="slide tiles <root>/{NILM,POS}/<slide>/<i>_<j>.jpg: private, from the authors"),
+        Source("gc tiles", name_published=False,
+               description="slide tiles <root>/{NILM,POS}/<slide>/<i>_<j>.jpg: private, from the authors"),
     )
     manual_download = """The CSD slides are not public: the authors (CVIU-CSU, Central South University; see
 https://github.com/CVIU-CSU/TCT-InfoNCE) state they have no permission to disclose them, so they can only be

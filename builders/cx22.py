@@ -115,12 +115,13 @@ class Cx22(Builder):
   author  = {Guangqi Liu and Qinghai Ding and Haibo Luo and Min Sha and Xiang Li and Moran Ju}
 }"""
     sources = (
-        Source("Cx22-Pair.zip", url="https://github.com/LGQ330/Cx22", description="820 images of 2 cells (labels)"),
-        Source("Cx22-Multi-Train.zip", url="https://github.com/LGQ330/Cx22",
+        Source("Cx22-Pair.zip", url="https://github.com/LGQ330/Cx22", one_of="Cx22 subsets",
+               description="820 images of 2 cells (labels)"),
+        Source("Cx22-Multi-Train.zip", url="https://github.com/LGQ330/Cx22", one_of="Cx22 subsets",
                description="training images of the Multi subset (labels; stored with Git LFS)"),
-        Source("Cx22-Multi-Test.zip", url="https://github.com/LGQ330/Cx22",
+        Source("Cx22-Multi-Test.zip", url="https://github.com/LGQ330/Cx22", one_of="Cx22 subsets",
                description="100 test images of the Multi subset (labels)"),
-        Source("png.zip", url="https://github.com/nachifur/LLPC",
+        Source("png.zip", url="https://github.com/nachifur/LLPC", aliases=("CCEDD.zip", "png/", "json.zip"),
                description="CCEDD images (png/<name>.png), from which the Cx22 images are cut"),
     )
     manual_download = """Cx22 needs two downloads in ONE folder, passed with --raw (or put at $CYTOHUB_HOME/raw/cx22):

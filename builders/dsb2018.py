@@ -80,10 +80,14 @@ class DSB2018(Builder):
   doi     = {10.1038/s41592-019-0612-7}
 }"""
     sources = (
-        Source("stage1_train.zip", url=URL, description="<ImageId>/images/<ImageId>.png + <ImageId>/masks/*.png"),
-        Source("stage1_train_labels.csv.zip", url=URL, description="ImageId,EncodedPixels run lengths of every mask"),
-        Source("stage1_test.zip", url=URL, description="stage-1 test images <ImageId>/images/<ImageId>.png"),
-        Source("stage1_solution.csv.zip", url=URL, description="stage-1 test masks as run lengths (optional)"),
+        Source("stage1_train.zip", url=URL, aliases=("stage1_train/", "data-science-bowl-2018.zip"),
+               description="<ImageId>/images/<ImageId>.png + <ImageId>/masks/*.png"),
+        Source("stage1_train_labels.csv.zip", url=URL, required=False, aliases=("stage1_train_labels.csv",),
+               description="ImageId,EncodedPixels run lengths of every mask"),
+        Source("stage1_test.zip", url=URL, required=False, aliases=("stage1_test/",),
+               description="stage-1 test images <ImageId>/images/<ImageId>.png"),
+        Source("stage1_solution.csv.zip", url=URL, required=False, aliases=("stage1_solution.csv",),
+               description="stage-1 test masks as run lengths"),
     )
     manual_download = """Accept the competition rules at https://www.kaggle.com/competitions/data-science-bowl-2018
 and download the data (`kaggle competitions download -c data-science-bowl-2018`, or the files stage1_train.zip,

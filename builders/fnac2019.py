@@ -64,7 +64,7 @@ class FNAC2019(Builder):
   year    = {2024}
 }"""
     sources = (
-        Source(ARCHIVE, url="https://github.com/CVIU-CSU/TCT-InfoNCE",
+        Source(ARCHIVE, url="https://github.com/CVIU-CSU/TCT-InfoNCE", name_published=False,
                description="FNAC-2019 folder from the Baidu Pan link in the TCT-InfoNCE README (archive name and "
                            "size not published)"),
     )

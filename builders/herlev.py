@@ -55,7 +55,7 @@ class Herlev(Builder):
   pages     = {1--9},
   year      = {2005}
 }"""
-    sources = (Source("smear2005.zip", url="https://mde-lab.aegean.gr/index.php/downloads/",
+    sources = (Source("smear2005.zip", url="https://mde-lab.aegean.gr/index.php/downloads/", aliases=("smear2005/",),
                       description="Part II: New Pap-smear Database (images), about 85 MB"),)
     manual_download = """Download "Part II: New Pap-smear Database (images)" (smear2005.zip) from
 https://mde-lab.aegean.gr/index.php/downloads/ and pass the zip (or the extracted smear2005/ folder) with

@@ -151,14 +151,15 @@ class HiCervix(Builder):
   doi     = {10.1109/TMI.2024.3419697}
 }"""
     sources = (
-        Source("train.csv", url="https://zenodo.org/records/11087263",
-               description="28,160 rows: image_name,class_name,class_id,level_1,level_2,level_3"),
-        Source("val.csv", url="https://zenodo.org/records/11087263", description="4,018 rows"),
-        Source("test.csv", url="https://zenodo.org/records/11087263", description="8,051 rows"),
-        Source("train/", url="https://zenodo.org/records/11087263", description="28,160 <uuid>.jpg cell crops"),
-        Source("val/", url="https://zenodo.org/records/11087263", description="4,018 <uuid>.jpg cell crops"),
-        Source("test/", url="https://zenodo.org/records/11087263", description="8,051 <uuid>.jpg cell crops"),
-        Source("hierarchy_names.csv",
+        *(Source(name, url="https://zenodo.org/records/11087263", name_published=False, description=text)
+          for name, text in (
+              ("train.csv", "28,160 rows: image_name,class_name,class_id,level_1,level_2,level_3"),
+              ("val.csv", "4,018 rows"),
+              ("test.csv", "8,051 rows"),
+              ("train/", "28,160 <uuid>.jpg cell crops"),
+              ("val/", "4,018 <uuid>.jpg cell crops"),
+              ("test/", "8,051 <uuid>.jpg cell crops"))),
+        Source("hierarchy_names.csv", required=False,
                url="https://github.com/Scu-sen/HiCervix/tree/main/dataset/hierarchy_classification/version2023",
                description="optional glossary (Chinese and English class names), from the code repository"),
     )

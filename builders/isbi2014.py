@@ -97,10 +97,13 @@ class ISBI2014(Builder):
   volume  = {21}, number = {2}, pages = {441--450}, year = {2017}
 }"""
     sources = (
-        Source("Dataset.zip", url="https://cs.adelaide.edu.au/~carneiro/isbi14_challenge/Dataset.zip",
+        Source("Dataset.zip", url="https://cs.adelaide.edu.au/~carneiro/isbi14_challenge/Dataset.zip", direct=True,
+               alt_urls=("https://cs.adelaide.edu.au/~zhi/project/TIP_CellSegJointLS_2014/Dataset.zip",),
                description="Dataset/Synthetic (45 train + 900 test images with ground truth) and Dataset/EDF"),
         Source("Train45Test90.zip", url="https://cs.adelaide.edu.au/~carneiro/isbi14_challenge/Train45Test90.zip",
-               description="the first challenge release: 45 training and 90 test images with ground truth"),
+               direct=True, required=False,
+               description="the first challenge release: 45 training and 90 test images with ground truth "
+                           "(optional: the same images are in Dataset.zip)"),
     )
     manual_download = """Download Dataset.zip (and, optionally, Train45Test90.zip) from the challenge page
 https://cs.adelaide.edu.au/~carneiro/isbi14_challenge/dataset.html (a mirror of Dataset.zip is at

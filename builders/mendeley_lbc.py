@@ -74,7 +74,7 @@ class MendeleyLBC(Builder):
 }"""
     sources = (Source(f"{DOI_ID}.zip",
                       url=f"https://prod-dcd-datasets-cache-zipfiles.s3.eu-west-1.amazonaws.com/{DOI_ID}.zip",
-                      description="Mendeley Data bulk download of version 4"),)
+                      direct=True, description="Mendeley Data bulk download of version 4"),)
     manual_download = """Download the dataset from https://data.mendeley.com/datasets/zddtpgzv63/4 ("Download
 All", a zip named zddtpgzv63-4.zip) and pass the zip, or the extracted folder, with --raw (or put it at
 $CYTOHUB_HOME/raw/mendeley-lbc). The four class folders are found wherever they are inside."""

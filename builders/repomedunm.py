@@ -61,7 +61,7 @@ class RepoMedUNM(Builder):
   year      = {2021},
   doi       = {10.1007/978-3-030-92307-5_37}
 }"""
-    sources = (Source("RepoMedUNM", url="http://repomed.nusamandiri.ac.id/eng/",
+    sources = (Source("RepoMedUNM", url="http://repomed.nusamandiri.ac.id/eng/", name_published=False,
                       description="image repository website (access by request on the site; file names unknown)"),)
     manual_download = """Obtain the RepoMedUNM images from http://repomed.nusamandiri.ac.id/eng/ (access
 appears to be by request on the site). Pass the downloaded archive or folder with --raw (or put it at

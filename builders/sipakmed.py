@@ -87,8 +87,9 @@ class SIPaKMeD(Builder):
   year      = {2018},
   doi       = {10.1109/ICIP.2018.8451588}
 }"""
-    sources = tuple(Source(f"im_{name}.zip", url=HOMEPAGE,
-                           description=f"{cells} cropped cells from {images} cluster images")
+    sources = tuple(Source(f"im_{name}.zip", url=HOMEPAGE, name_published=False,
+                           description=f"{cells} cropped cells from {images} cluster images (archive name "
+                                       f"inferred from its folder im_{name}/; .zip or .rar not verified)")
                     for name, _, _, cells, images in CLASSES)
     manual_download = """Download the five class archives from https://www.cs.uoi.gr/~marina/sipakmed.html
 (im_Dyskeratotic, im_Koilocytotic, im_Metaplastic, im_Parabasal, im_Superficial-Intermediate) into one

@@ -55,7 +55,7 @@ class TFCytology(Builder):
   url       = {https://doi.org/10.5281/zenodo.10813218}
 }"""
     sources = (
-        Source(ARCHIVE, url="https://doi.org/10.5281/zenodo.10813218",
+        Source(ARCHIVE, url="https://doi.org/10.5281/zenodo.10813218", name_published=False,
                description="files of the Zenodo record (names, sizes and checksums unknown to cytohub)"),
     )
     manual_download = """Download every file of the Zenodo record https://doi.org/10.5281/zenodo.10813218 into one

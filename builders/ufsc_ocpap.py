@@ -63,8 +63,10 @@ class UFSCOCPap(Builder):
   doi     = {10.1007/s42979-021-00676-8}
 }"""
     sources = (
-        Source(f"{WRAPPER}.zip", url="https://data.mendeley.com/datasets/dr7ydy9xbk/2",
-               description="Mendeley 'Download All' archive (name assumed) holding nuclei_images/"),
+        Source(f"{WRAPPER}.zip", direct=True,
+               url=f"https://prod-dcd-datasets-cache-zipfiles.s3.eu-west-1.amazonaws.com/{WRAPPER}.zip",
+               description="Mendeley 'Download All' archive holding nuclei_images/ (name and link from the "
+                           "Mendeley convention <id>-<version>.zip)"),
     )
     manual_download = """Download version 2 of https://data.mendeley.com/datasets/dr7ydy9xbk ("Download All"; the
 same data are linked from https://arquivos.ufsc.br/d/5035aec3c24f421a95d0/) and pass the archive or the extracted

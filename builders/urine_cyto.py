@@ -87,7 +87,7 @@ class UrineCyto(Builder):
   doi     = {10.12688/f1000research.20276.1}
 }"""
     sources = (
-        Source(ARCHIVE, url="https://doi.org/10.7910/DVN/JHZCCM",
+        Source(ARCHIVE, url="https://doi.org/10.7910/DVN/JHZCCM", name_published=False,
                description="Dataverse 'Access Dataset > Download ZIP' of the whole record (contents not known to "
                            "cytohub)"),
     )

@@ -29,6 +29,7 @@ import pyarrow as pa
 from cytohub import __version__, figures, splits
 from cytohub.builder import Builder
 from cytohub.card import render_card
+from cytohub.download import RECORD_FILES, verify_raw
 from cytohub.errors import CytohubError, RawLayoutError
 from cytohub.raw import RawTree
 from cytohub.rows import RowInfo, RowMaker, check_official_split
@@ -138,11 +139,14 @@ def _build_into(builder: Builder, raw_path: Path, staging: Path, ratios: dict[st
     samples = figures.SampleCollector(builder)
     spool_path = staging / ".spool.arrow"
 
+    provenance = verify_raw(builder, raw_path, note=lambda m: note(m, None))  # downloads.json, .part files
     note("opening raw data", None)
     with RawTree(raw_path, tmp_dir=tmp_dir, known_sha256=builder.known_sha256(),
                  progress=lambda m: note(m, None)) as tree:
         if marker is not None:
             tree.skip(MARKER, "cytohub synthetic-data marker")
+        for name in RECORD_FILES:
+            tree.skip(name, "cytohub download record")
         with pa.OSFile(str(spool_path), "wb") as sink, pa.ipc.new_stream(sink, schema) as spool:
             pending: list[dict] = []
             pending_bytes = 0
@@ -164,7 +168,8 @@ def _build_into(builder: Builder, raw_path: Path, staging: Path, ratios: dict[st
         if not infos:
             raise RawLayoutError(f"{raw_path}: the {builder.name} builder found no rows; is this the right folder?")
         accounting = tree.accounting(f"not part of the {builder.name} layout")
-        inputs = [i for i in tree.input_hashes() if i["path"] != MARKER]
+        inputs = [{**i, "url": None, **provenance.get(i["path"], {})} for i in tree.input_hashes()
+                  if i["path"] not in (MARKER, *RECORD_FILES)]
 
     seen: dict[str, int] = {}
     for i, info in enumerate(infos):

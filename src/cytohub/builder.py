@@ -16,6 +16,7 @@ with official splits. Conveniences the engine resolves for the builder:
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,13 +39,36 @@ HUB_LICENSES = {
 
 @dataclass(frozen=True)
 class Source:
-    """One file of the official download."""
+    """One file (or folder, when `filename` ends with "/") of the official download.
+
+    * `url`: with `direct`, a public link to the file itself, which `cytohub download` fetches; otherwise the
+      page where the file is obtained (after a login, an agreement or a request).
+    * `alt_urls`: further official links to the same file (publisher mirrors), tried in order when `url`
+      fails; only with `direct`.
+    * `size` (bytes), `md5`, `sha256`: only as the publisher publishes them (e.g. the md5 Zenodo and figshare
+      list per file); never computed by us and never guessed. Unknown values stay None: the first download
+      then records the sha256 in the raw folder's `downloads.json`, and later runs verify against that.
+    * `required`: the build needs it; False for optional extras.
+    * `one_of`: a group label for alternatives (e.g. a Kaggle mirror or the original release): the build needs
+      at least one source of each group; `required` does not apply to group members.
+    * `aliases`: other names under which the same content arrives (a browser's `archive.zip`, the folder it
+      unpacks to, ending with "/"); `cytohub download` accepts any of them when checking a manual download.
+    * `name_published`: False when the publisher's file name is not known and `filename` is only a label;
+      such a source cannot be checked by name.
+    """
 
     filename: str
     url: str | None = None
     size: int | None = None  # bytes
     sha256: str | None = None
     description: str = ""
+    md5: str | None = None
+    direct: bool = False
+    alt_urls: tuple[str, ...] = ()
+    required: bool = True
+    one_of: str = ""
+    aliases: tuple[str, ...] = ()
+    name_published: bool = True
 
 
 @dataclass(frozen=True)
@@ -124,6 +148,11 @@ class Builder:
         return {s.filename: s.sha256 for s in cls.sources if s.sha256}
 
     @classmethod
+    def direct_sources(cls) -> tuple[Source, ...]:
+        """The sources `cytohub download` fetches by itself (public file links)."""
+        return tuple(s for s in cls.sources if s.direct)
+
+    @classmethod
     def metadata(cls) -> dict[str, Any]:
         """Everything declared, as plain data (for `cytohub info --json`, the card and the report)."""
         return {
@@ -175,6 +204,7 @@ class Builder:
             problems.append(f"{cls.__name__}.layout must be one of {LAYOUT_STATUS}")
         if cls.layout == "unverified" and not cls.assumptions:
             problems.append(f"{cls.__name__}: an unverified layout must list its assumptions")
+        problems += _check_sources(cls)
         names = cls.class_names()
         if len(set(names)) != len(names):
             problems.append(f"{cls.__name__}: duplicate class names")
@@ -188,3 +218,34 @@ class Builder:
                 problems.append(f"{cls.__name__}: label {lab.name!r} maps to unknown harmonized node "
                                 f"{lab.harmonized!r}")
         return problems
+
+
+_HEX = {"md5": 32, "sha256": 64}
+
+
+def _check_sources(cls: type[Builder]) -> list[str]:
+    """Problems with the declared sources: a direct source needs a plain published file name and http(s)
+    links; checksums must be lower-case hex of the right length; sizes positive."""
+    problems = []
+    names = [s.filename for s in cls.sources]
+    if len(set(names)) != len(names):
+        problems.append(f"{cls.__name__}: two sources with the same filename")
+    for s in cls.sources:
+        where = f"{cls.__name__} source {s.filename!r}"
+        for algo, length in _HEX.items():
+            value = getattr(s, algo)
+            if value is not None and not re.fullmatch(f"[0-9a-f]{{{length}}}", value):
+                problems.append(f"{where}: {algo} must be {length} lower-case hex digits")
+        if s.size is not None and s.size <= 0:
+            problems.append(f"{where}: size must be a positive number of bytes")
+        if s.direct:
+            if not s.name_published:
+                problems.append(f"{where}: a direct source needs its published file name")
+            if "/" in s.filename or "\\" in s.filename or s.filename.startswith(".") or not s.filename:
+                problems.append(f"{where}: a direct source's filename must be a plain file name")
+            for url in (s.url, *s.alt_urls):
+                if not (url or "").startswith(("https://", "http://")):
+                    problems.append(f"{where}: direct link {url!r} is not an http(s) URL")
+        elif s.alt_urls:
+            problems.append(f"{where}: alt_urls are only for direct sources")
+    return problems

@@ -15,11 +15,14 @@ import typer
 from rich.console import Console
 from rich.progress import (
     BarColumn,
+    DownloadColumn,
     Progress,
     ProgressColumn,
     SpinnerColumn,
     TextColumn,
     TimeElapsedColumn,
+    TimeRemainingColumn,
+    TransferSpeedColumn,
 )
 from rich.table import Table
 from rich.text import Text
@@ -203,7 +206,14 @@ def info(name: Annotated[str, typer.Argument(help="Corpus name (see `cytohub lis
         out_console.print("\n[bold]Assumptions[/]:")
         for a in b.assumptions:
             out_console.print(f"  - {a}", highlight=False)
-    out_console.print("\n[bold]Download[/]:\n" + b.manual_download.strip(), highlight=False)
+    direct = b.direct_sources()
+    if direct:
+        out_console.print(f"\n[bold]Download[/]: `cytohub download {b.name}` fetches "
+                          + ", ".join(s.filename for s in direct) + "; or by hand:", highlight=False)
+        out_console.print(b.manual_download.strip(), highlight=False)
+    else:
+        out_console.print("\n[bold]Download[/] (by hand; `cytohub download " + b.name + "` checks it):\n"
+                          + b.manual_download.strip(), highlight=False)
     out_console.print("\n[bold]Citation[/]:\n" + b.citation.strip(), highlight=False, markup=False)
 
 
@@ -247,15 +257,29 @@ def build(
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace --out if it exists.")] = False,
     tmp_dir: Annotated[Path | None, typer.Option(help="Where 7z/tar archives are unpacked (default: TMPDIR).")]
     = None,
+    download_first: Annotated[bool, typer.Option("--download", help="First fetch the official files into the raw "
+                                                                    "folder (as `cytohub download NAME`; mirror "
+                                                                    "from CYTOHUB_MIRROR).")] = False,
     quiet: Quiet = False,
 ) -> None:
     """Build a Hub-ready dataset folder (Parquet shards, card, figures, build report) from a raw download."""
     b = registry.get(name)  # argument errors first, before the heavy imports of the build engine
+    if download_first:
+        from cytohub.download import require_complete
+
+        dest = raw if raw is not None else cytohub_home() / "raw" / b.name
+        if dest.is_file():
+            raise CytohubError(f"--download with --raw {dest}: expected a folder to download into, not a file")
+        require_complete(_run_download(b, dest, os.environ.get("CYTOHUB_MIRROR") or None, None, True, quiet))
+        raw = dest
     if raw is None:
         raw = cytohub_home() / "raw" / b.name
         if not raw.exists():
+            how = (f"run `cytohub download {b.name}` (or `cytohub build {b.name} --download`), pass --raw, or put "
+                   f"the download at {raw}" if b.direct_sources() else
+                   f"pass --raw, or put the download at {raw} (`cytohub download {b.name}` checks it)")
             raise DatasetNotFoundError(
-                f"no raw data for {b.name}: pass --raw, or put the download at {raw}.\n\n"
+                f"no raw data for {b.name}: {how}.\n\n"
                 f"How to get it:\n{b.manual_download.strip()}")
     elif not raw.expanduser().exists():
         raise DatasetNotFoundError(f"raw path {raw} does not exist; expected a folder or an archive")
@@ -291,6 +315,112 @@ def _print_build(result) -> None:
                       + (" [yellow](synthetic)[/]" if r["synthetic"] else ""))
     out_console.print(f"raw files: {r['files']['used']} used, {r['files']['skipped']} skipped "
                       f"(reasons in {result.out / 'build-report.json'})", highlight=False)
+
+
+# --------------------------------------------------------------------------------------------- download
+@app.command()
+@friendly
+def download(
+    name: Annotated[str, typer.Argument(help="Corpus name.")],
+    to: Annotated[Path | None, typer.Option("--to", help="Folder to download into (default: "
+                                                         "$CYTOHUB_HOME/raw/NAME, where `build` looks).")] = None,
+    mirror: Annotated[str | None, typer.Option(envvar="CYTOHUB_MIRROR", help="Fetch every file from "
+                                               "URL/NAME/<file name> instead of the publisher (a lab's mirror).",
+                                               metavar="URL")] = None,
+    jobs: Annotated[int | None, typer.Option(help="Files transferred at once (default: 4).")] = None,
+    no_verify: Annotated[bool, typer.Option("--no-verify", help="Do not check the publisher's declared checksums "
+                                                                "(for a mirror of synthetic data); sha256 is still "
+                                                                "recorded and checked on later runs.")] = False,
+    quiet: Quiet = False,
+) -> None:
+    """Fetch a corpus's official files (resumable, verified), or say how to get them by hand and check them.
+
+    Files go to $CYTOHUB_HOME/raw/NAME (or --to) with a downloads.json recording each file's URL, size and
+    sha256. Corpora behind a login, an agreement or a request print numbered instructions; run the command
+    again once the files are in place to check them. Exit 0 when the folder is ready to build."""
+    b = registry.get(name)
+    dest = to if to is not None else cytohub_home() / "raw" / b.name
+    result = _run_download(b, dest, mirror, jobs, not no_verify, quiet)
+    if not quiet:
+        _print_download(b, result, default=to is None)
+    if not result.complete:
+        out_console.print(result.instructions, highlight=False, markup=False, soft_wrap=True)
+        raise typer.Exit(1)
+
+
+def _run_download(b, dest: Path, mirror: str | None, jobs: int | None, verify: bool, quiet: bool):
+    from cytohub.download import DEFAULT_JOBS
+    from cytohub.download import download as run_download
+
+    progress = Progress(TextColumn("{task.description}"), BarColumn(), DownloadColumn(), TransferSpeedColumn(),
+                        TimeRemainingColumn(), console=err_console, disable=not _live(quiet), transient=True)
+    with progress:
+        result = run_download(b, dest, mirror=mirror, jobs=jobs or DEFAULT_JOBS, verify=verify,
+                              progress=_DownloadBars(progress, quiet))
+    if not verify and not quiet:
+        skipped = ", ".join(result.unverified) or "none of the files declares one"
+        err_console.print(f"[yellow]--no-verify[/]: published checksums not checked ({skipped}); sha256 is "
+                          f"recorded in {dest / 'downloads.json'} and checked from now on", highlight=False)
+    return result
+
+
+def _print_download(b, result, default: bool) -> None:
+    if all(f.status in ("missing", "unnamed") for f in result.files):
+        return  # nothing there yet: the instructions say it all
+    counts: dict[str, int] = {}
+    for f in result.files:
+        counts[f.status] = counts.get(f.status, 0) + 1
+    summary = ", ".join(f"{n} {status}" for status, n in counts.items())
+    out_console.print(f"{b.name}: {summary} in {result.dest} ({result.bytes_fetched / 1e6:.1f} MB fetched in "
+                      f"{result.seconds:.1f} s)", highlight=False, soft_wrap=True)
+    width = max((len(f.source.filename) for f in result.files), default=0)
+    for f in result.files:
+        if f.status == "unnamed":
+            continue
+        name = f.source.filename
+        if f.path is not None and f.path.name != name.rstrip("/"):
+            name = f"{name} (as {f.path.relative_to(result.dest).as_posix()}{'/' if f.path.is_dir() else ''})"
+        size = "" if f.size is None else f"{f.size:,} bytes"
+        what = f"folder: {f.files:,} file(s), {size}" if f.files is not None else size
+        digest = f"  sha256 {f.sha256[:16]}..." if f.sha256 else ""
+        out_console.print(f"  {f.status:11} {name:{width}}  {what}{digest}", highlight=False, soft_wrap=True)
+    if result.complete:
+        raw = "" if default else f" --raw {result.dest}"
+        hashed = sum(1 for f in result.files if f.sha256)
+        recorded = f"size and sha256 of {hashed} file(s) recorded in {result.dest / 'downloads.json'}; " if hashed \
+            else ""
+        out_console.print(f"ready: {recorded}next: cytohub build {b.name}{raw}", highlight=False, soft_wrap=True)
+
+
+class _DownloadBars:
+    """One rich progress bar per file (bytes, speed, time left); retries and notes as dim lines."""
+
+    def __init__(self, progress: Progress, quiet: bool) -> None:
+        import threading
+
+        self.progress, self.quiet = progress, quiet
+        self.tasks: dict[str, int] = {}
+        self.lock = threading.Lock()
+
+    def start(self, name: str, total: int | None, done: int) -> None:
+        with self.lock:
+            if name in self.tasks:
+                self.progress.reset(self.tasks[name], total=total, completed=done)
+            else:
+                self.tasks[name] = self.progress.add_task(name, total=total, completed=done)
+
+    def advance(self, name: str, nbytes: int) -> None:
+        self.progress.advance(self.tasks[name], nbytes)
+
+    def finish(self, name: str, status: str) -> None:
+        with self.lock:
+            task = self.tasks.pop(name, None)
+        if task is not None:
+            self.progress.remove_task(task)
+
+    def note(self, message: str) -> None:
+        if not self.quiet:
+            self.progress.console.print(message, style="dim", highlight=False, markup=False)
 
 
 # --------------------------------------------------------------------------------------------- validate / card
