@@ -17,6 +17,7 @@ the largest number of requests served at once (`max_concurrent`).
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import socket
 import threading
@@ -68,7 +69,7 @@ class FileServer:
 
         self._httpd = _Server(("127.0.0.1", 0), Handler)
         self._httpd.daemon_threads = True
-        self._thread = threading.Thread(target=self._httpd.serve_forever, daemon=True)
+        self._thread = threading.Thread(target=self._httpd.serve_forever, args=(0.05,), daemon=True)
         self._thread.start()
         return self
 
@@ -164,10 +165,8 @@ class _Handler(BaseHTTPRequestHandler):
             srv._count(path, min(limit, len(body)))
             self.wfile.flush()
             self.close_connection = True
-            try:
+            with contextlib.suppress(OSError):
                 self.connection.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
             return
         self.wfile.write(body)
         srv._count(path, len(body))

@@ -209,7 +209,7 @@ def info(name: Annotated[str, typer.Argument(help="Corpus name (see `cytohub lis
     direct = b.direct_sources()
     if direct:
         out_console.print(f"\n[bold]Download[/]: `cytohub download {b.name}` fetches "
-                          + ", ".join(s.filename for s in direct) + "; or by hand:", highlight=False)
+                          + ", ".join(s.filename for s in direct) + "; or by hand:", highlight=False, soft_wrap=True)
         out_console.print(b.manual_download.strip(), highlight=False)
     else:
         out_console.print("\n[bold]Download[/] (by hand; `cytohub download " + b.name + "` checks it):\n"
