@@ -252,6 +252,16 @@ def test_verify_raw_checks_the_record_and_unfinished_downloads(served, tmp_path)
         verify_raw(builder, tmp_path / "dl")
 
 
+def test_bad_options_are_refused_before_any_transfer(tmp_path):
+    with pytest.raises(CytohubError, match="--mirror 'localhost:8000': expected an http"):
+        download(registry.get("cccid"), tmp_path / "dl", mirror="localhost:8000")
+    with pytest.raises(CytohubError, match="--jobs 0: expected at least 1"):
+        download(registry.get("cccid"), tmp_path / "dl", jobs=0)
+    (tmp_path / "file").write_bytes(b"")
+    with pytest.raises(CytohubError, match="is a file; expected a folder"):
+        download(registry.get("cccid"), tmp_path / "file")
+
+
 def test_a_broken_or_foreign_record_is_refused(tmp_path):
     (tmp_path / DOWNLOADS).write_text("{not json")
     with pytest.raises(CytohubError, match="not a readable download record"):

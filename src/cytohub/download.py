@@ -220,6 +220,8 @@ def download(builder: Builder | type[Builder], dest: str | os.PathLike, *, mirro
     progress = progress or DownloadProgress()
     retry = retry or RetryPolicy()
     mirror = mirror.rstrip("/") if mirror else None
+    if mirror and not mirror.startswith(("https://", "http://")):
+        raise CytohubError(f"--mirror {mirror!r}: expected an http(s) URL such as https://data.example.org/cytohub")
     with _folder_lock(dest):
         record = Record(dest, builder.name)
         fetch: list[tuple[Source, list[str], bool]] = []  # (source, urls, missing_ok)
@@ -434,19 +436,21 @@ class _Transfer:
 
     # ------------------------------------------------------------------ already there
     def _verify_present(self, origin: str | None) -> dict[str, Any]:
-        entry = self.record.files.get(self.s.filename)
+        """Hash the file once; check it against its record, else against the declared values and record it."""
+        name = self.s.filename
+        entry = self.record.files.get(name)
+        size, sha, md5 = _digest(self.final, md5=bool(self.s.md5), progress=(self.progress, f"{name} (verifying)"))
+        actual = {"size": size, "sha256": sha, "md5": md5}
         if entry is not None:
-            _verify_recorded(self.final, entry, self.record)
+            _check_recorded(self.final, entry, actual, self.record)
             if self.declared and (entry.get("declared") or "").startswith("not checked"):
-                size, sha, md5 = _digest(self.final, md5=bool(self.s.md5))
-                _compare(self.final, self.declared, {"size": size, "sha256": sha, "md5": md5}, "published")
+                _compare(self.final, self.declared, actual, "published")
                 entry = {**entry, "declared": _declared_text(self.s, True)}
-                self.record.put(self.s.filename, entry)
+                self.record.put(name, entry)
             return entry
-        size, sha, md5 = _digest(self.final, md5=bool(self.s.md5))
-        _compare(self.final, self.declared, {"size": size, "sha256": sha, "md5": md5}, "published")
+        _compare(self.final, self.declared, actual, "published")
         entry = _entry(self.s, size, sha, md5, None, origin or "placed by hand", self.verify)
-        self.record.put(self.s.filename, entry)
+        self.record.put(name, entry)
         return entry
 
     # ------------------------------------------------------------------ the transfer
@@ -548,7 +552,10 @@ class _Transfer:
         return resumed
 
     def _open(self, url: str, headers: dict[str, str]):
-        req = urllib.request.Request(url, headers=headers)
+        try:
+            req = urllib.request.Request(url, headers=headers)
+        except ValueError as exc:
+            raise DownloadError(f"{self.s.filename}: {url!r} is not a usable URL ({exc})") from None
         try:
             return urllib.request.urlopen(req, timeout=self.retry.timeout)
         except urllib.error.HTTPError as exc:
@@ -648,11 +655,10 @@ def _check_source(s: Source, dest: Path, record: Record, verify: bool, progress:
         rel = path.relative_to(dest).as_posix()
         entry = record.files.get(rel)
         if entry is not None:
-            _verify_recorded(path, entry, record)
+            _verify_recorded(path, entry, record, progress=(progress, f"{rel} (verifying)"))
         else:
             declared = {k: v for k, v in (("size", s.size), ("md5", s.md5), ("sha256", s.sha256)) if v and verify}
-            progress.note(f"checking {rel}")
-            size, sha, md5 = _digest(path, md5=bool(s.md5))
+            size, sha, md5 = _digest(path, md5=bool(s.md5), progress=(progress, f"{rel} (checking)"))
             if path.name == s.filename:  # declared values are those of the published file, not of an alias
                 _compare(path, declared, {"size": size, "sha256": sha, "md5": md5}, "published")
             entry = _entry(s, size, sha, md5, None, "placed by hand", verify and path.name == s.filename)
@@ -732,14 +738,20 @@ def _origin(entry: dict[str, Any]) -> str:
     return f"downloaded from {entry['url']}" if entry.get("url") else str(entry.get("origin", "recorded"))
 
 
-def _verify_recorded(path: Path, entry: dict[str, Any], record: Record) -> None:
+def _verify_recorded(path: Path, entry: dict[str, Any], record: Record, progress=None) -> None:
+    """Check a file against its entry in the record (size first, without reading it; then sha256)."""
     size = path.stat().st_size
-    if entry.get("size") is not None and size != entry["size"]:
-        raise ChecksumMismatchError(f"{path}: {size} bytes, but {entry['size']} were recorded in "
+    _check_recorded(path, entry, {"size": size}, record)
+    _, sha, _ = _digest(path, md5=False, progress=progress)
+    _check_recorded(path, entry, {"size": size, "sha256": sha}, record)
+
+
+def _check_recorded(path: Path, entry: dict[str, Any], actual: dict[str, Any], record: Record) -> None:
+    if entry.get("size") is not None and actual["size"] != entry["size"]:
+        raise ChecksumMismatchError(f"{path}: {actual['size']} bytes, but {entry['size']} were recorded in "
                                     f"{record.path.name} ({_origin(entry)}); {_RECORDED_HINT}")
-    _, sha, _ = _digest(path, md5=False)
-    if entry.get("sha256") and sha != entry["sha256"]:
-        raise ChecksumMismatchError(f"{path}: sha256 {sha}, but {entry['sha256']} was recorded in "
+    if entry.get("sha256") and actual.get("sha256") and actual["sha256"] != entry["sha256"]:
+        raise ChecksumMismatchError(f"{path}: sha256 {actual['sha256']}, but {entry['sha256']} was recorded in "
                                     f"{record.path.name} ({_origin(entry)}); {_RECORDED_HINT}")
 
 
@@ -760,14 +772,22 @@ def _compare(path: Path, expected: dict[str, Any], actual: dict[str, Any], what:
             raise ChecksumMismatchError(f"{path}: {key} {actual[key]} does not match the {what} {want}{where}")
 
 
-def _digest(path: Path, md5: bool) -> tuple[int, str, str | None]:
-    """(size in bytes, sha256 hex, md5 hex or None) of a file, read once in 1 MiB chunks."""
+def _digest(path: Path, md5: bool,
+            progress: tuple[DownloadProgress, str] | None = None) -> tuple[int, str, str | None]:
+    """(size in bytes, sha256 hex, md5 hex or None) of a file, read once in 1 MiB chunks; `progress` is a
+    (DownloadProgress, bar name) pair that is told of every chunk."""
     h = _Hashes(md5)
     size = 0
+    if progress is not None:
+        progress[0].start(progress[1], path.stat().st_size, 0)
     with open(path, "rb") as fh:
         while chunk := fh.read(_CHUNK):
             h.update(chunk)
             size += len(chunk)
+            if progress is not None:
+                progress[0].advance(progress[1], len(chunk))
+    if progress is not None:
+        progress[0].finish(progress[1], "verified")
     return size, h.sha256.hexdigest(), h.md5_hex()
 
 
