@@ -340,7 +340,13 @@ def download(
     again once the files are in place to check them. Exit 0 when the folder is ready to build."""
     b = registry.get(name)
     dest = to if to is not None else cytohub_home() / "raw" / b.name
-    result = _run_download(b, dest, mirror, jobs, not no_verify, quiet)
+    try:
+        result = _run_download(b, dest, mirror, jobs, not no_verify, quiet)
+    except KeyboardInterrupt:
+        err_console.print(f"[bold red]interrupted[/]: no file under its final name is partial; what arrived is kept "
+                          f"as .part files in {dest} and resumed by the next `cytohub download {b.name}`",
+                          highlight=False, soft_wrap=True)
+        raise typer.Exit(130) from None
     if not quiet:
         _print_download(b, result, default=to is None)
     if not result.complete:
