@@ -314,6 +314,8 @@ def verify_raw(builder: Builder | type[Builder], raw: str | os.PathLike,
     {"url", "origin", "declared"} from the record. Raises ChecksumMismatchError or RawFileError."""
     raw = Path(raw).expanduser()
     note = note or (lambda msg: None)
+    if not raw.exists():
+        return {}  # RawTree says so, with the expected kinds of raw path
     folder, only = (raw, None) if raw.is_dir() else (raw.parent, raw.name)
     record = Record(folder, builder.name) if (folder / DOWNLOADS).is_file() else None
     if raw.is_dir():
