@@ -1,14 +1,18 @@
 """The build engine: raw path -> rows -> deterministic Parquet shards + card + figures + build report.
 
 One straight line (see DESIGN.md):
-1. open the raw path as a RawTree (folders and archives as one view);
-2. pass 1: every row the builder yields is completed (rows.RowMaker), encoded to Arrow and appended to a
-   spool file in the staging folder, while a small RowInfo per row is kept for splits and statistics;
+1. open the raw path as a RawTree (folders and archives as one view; its file list is compact);
+2. pass 1 (`cytohub.spool`): the builder's rows are completed, checked and encoded to Arrow by `num_proc`
+   worker processes and written as spool segments in the staging folder, while a compact ledger keeps what
+   splits, statistics and figures need (a few dozen bytes per row);
 3. ids are checked unique and splits are assigned (official, `train`, or grouped ratios);
-4. pass 2: the spool is read back batch by batch and each row goes to its split's shard writer;
-5. figures, build-report.json and README.md are written, and the staging folder is renamed to `out`.
-Memory is bounded by one spool batch plus one row group per split; an interrupted build leaves nothing
-at `out` (only a hidden staging folder next to it, removed by the next build).
+4. each split's shards are planned (count and cut points, `cytohub.writer.plan_shards`), then pass 2 reads
+   the segments in order, routes each row to its split's shard writer and deletes each segment as soon as
+   its rows are written: temporary disk stays about one output's size;
+5. statistics -> figures -> build-report.json -> README.md, and the staging folder is renamed to `out`.
+Memory does not grow with the number of rows (bookkeeping is compact columns); it is bounded by the
+chunks in flight plus one row group per split. An interrupted build leaves nothing at `out` (only a hidden
+staging folder next to it, removed by the next build).
 """
 
 from __future__ import annotations
@@ -18,27 +22,26 @@ import os
 import shutil
 import time
 import uuid
-from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import pyarrow as pa
+import numpy as np
 
 from cytohub import __version__, figures, splits
 from cytohub.builder import Builder
-from cytohub.card import render_card
 from cytohub.download import RECORD_FILES, verify_raw
+from cytohub.encode import storage_schema
 from cytohub.errors import CytohubError, RawLayoutError
+from cytohub.filetable import RecordList
 from cytohub.raw import RawTree
-from cytohub.rows import RowInfo, RowMaker, check_official_split
-from cytohub.schema import SCHEMA_VERSION, features
+from cytohub.rows import RowMaker
+from cytohub.schema import SCHEMA_VERSION
+from cytohub.spool import ChunkResult, Ledger, RowPipeline, default_num_proc, read_segment
 from cytohub.synth import MARKER
-from cytohub.writer import SplitWriter
+from cytohub.writer import ShardPlan, SplitWriter, compression_pays, parquet_options, plan_shards
 
-SPOOL_BATCH_ROWS = 64
-SPOOL_BATCH_BYTES = 64 * 2**20
 DEFAULT_MAX_SHARD_BYTES = 500 * 10**6
 REPORT = "build-report.json"
 
@@ -95,10 +98,14 @@ def _remove_stale_staging(out: Path) -> None:
 def build(builder: Builder, raw: str | os.PathLike, out: str | os.PathLike, *, split: str | None = None,
           seed: int = 0, max_shard_bytes: int = DEFAULT_MAX_SHARD_BYTES, overwrite: bool = False,
           tmp_dir: str | os.PathLike | None = None,
-          progress: Callable[[str, int | None], None] | None = None) -> BuildResult:
+          progress: Callable[[str, int | None], None] | None = None, num_proc: int | None = None,
+          num_shards: int | None = None) -> BuildResult:
     """Build `builder`'s corpus from `raw` into the folder `out` (the Hub repo layout).
 
-    `progress(message, rows_done)` is called as work advances (rows_done None for phase messages)."""
+    `progress(message, rows_done)` is called as work advances (rows_done None for phase messages).
+    `num_proc` processes read, check and encode rows (default: the cores available); the output is
+    byte-identical for any value. `num_shards` asks for that many shards per split (default: see
+    `cytohub.writer`); a shard still never passes `max_shard_bytes`."""
     t0 = time.monotonic()
     raw, out = Path(raw).expanduser(), Path(out).expanduser()
     note = progress or (lambda msg, n=None: None)
@@ -110,12 +117,17 @@ def build(builder: Builder, raw: str | os.PathLike, out: str | os.PathLike, *, s
         raise CytohubError(f"{builder.name} has official splits ({', '.join(builder.splits)}); --split is not "
                            "allowed for it")
     ratios = splits.parse_spec(split) if split else None
+    if num_proc is not None and num_proc < 1:
+        raise CytohubError(f"--num-proc {num_proc}: expected a number of processes >= 1")
+    if num_shards is not None and num_shards < 1:
+        raise CytohubError(f"--num-shards {num_shards}: expected a number of shards >= 1")
     out.parent.mkdir(parents=True, exist_ok=True)
     _remove_stale_staging(out)
     staging = _staging_for(out)
     staging.mkdir()
     try:
-        report = _build_into(builder, raw, staging, ratios, seed, max_shard_bytes, tmp_dir, note)
+        report = _build_into(builder, raw, staging, ratios, seed, max_shard_bytes, tmp_dir, note,
+                             num_proc or default_num_proc(), num_shards)
         if out.exists():
             trash = out.parent / f".{out.name}.cytohub-old-{uuid.uuid4().hex[:8]}"
             os.replace(out, trash)
@@ -130,84 +142,43 @@ def build(builder: Builder, raw: str | os.PathLike, out: str | os.PathLike, *, s
 
 
 def _build_into(builder: Builder, raw_path: Path, staging: Path, ratios: dict[str, float] | None, seed: int,
-                max_shard_bytes: int, tmp_dir, note) -> dict[str, Any]:
-    feats = features(builder.class_names())
-    schema = feats.arrow_schema
-    maker = RowMaker(builder)
+                max_shard_bytes: int, tmp_dir, note, num_proc: int = 1, num_shards: int | None = None
+                ) -> dict[str, Any]:
+    schema = storage_schema(builder.class_names())
     marker = _synthetic_marker(raw_path)
-    infos: list[RowInfo] = []
-    samples = figures.SampleCollector(builder)
-    spool_path = staging / ".spool.arrow"
+    ledger = Ledger()
 
     provenance = verify_raw(builder, raw_path, note=lambda m: note(m, None))  # downloads.json, .part files
     note("opening raw data", None)
     with RawTree(raw_path, tmp_dir=tmp_dir, known_sha256=builder.known_sha256(),
-                 progress=lambda m: note(m, None)) as tree:
+                 progress=lambda m: note(m, None)) as tree, \
+            RowPipeline(RowMaker(builder), schema, builder.splits, num_proc, staging / ".spool") as pipeline:
         if marker is not None:
             tree.skip(MARKER, "cytohub synthetic-data marker")
         for name in RECORD_FILES:
             tree.skip(name, "cytohub download record")
-        with pa.OSFile(str(spool_path), "wb") as sink, pa.ipc.new_stream(sink, schema) as spool:
-            pending: list[dict] = []
-            pending_bytes = 0
-            for raw_row in builder.examples(tree):
-                row, info = maker.make(raw_row)
-                if builder.splits:
-                    check_official_split(info, builder.splits, row["source_path"])
-                infos.append(info)
-                samples.offer(row)
-                pending.append(feats.encode_example(row))
-                pending_bytes += _approx_bytes(row)
-                if len(pending) >= SPOOL_BATCH_ROWS or pending_bytes >= SPOOL_BATCH_BYTES:
-                    spool.write_batch(pa.RecordBatch.from_pylist(pending, schema=schema))
-                    pending, pending_bytes = [], 0
-                    note("rows", len(infos))
-            if pending:
-                spool.write_batch(pa.RecordBatch.from_pylist(pending, schema=schema))
-            note("rows", len(infos))
-        if not infos:
+
+        def collect(res: ChunkResult) -> None:
+            ledger.add(res)
+            tree.record_sha256(res.sha256)
+            note("rows", ledger.rows)
+
+        pipeline.run(builder.examples(tree), tree.mark_used, collect)
+        if not ledger.rows:
             raise RawLayoutError(f"{raw_path}: the {builder.name} builder found no rows; is this the right folder?")
+        note("rows", ledger.rows)
         accounting = tree.accounting(f"not part of the {builder.name} layout")
-        inputs = [{**i, "url": None, **provenance.get(i["path"], {})} for i in tree.input_hashes()
-                  if i["path"] not in (MARKER, *RECORD_FILES)]
+        inputs = _user_inputs(tree.input_hashes(), provenance)
+        counts = tree.accounting_counts()
+    ledger.finish()
+    ledger.check_unique_ids(builder.name)
 
-    seen: dict[str, int] = {}
-    for i, info in enumerate(infos):
-        if info.id in seen:
-            raise RawLayoutError(f"{builder.name}: duplicate id {info.id!r} (rows {seen[info.id]} and {i})")
-        seen[info.id] = i
-    del seen
-
-    if builder.splits:
-        split_of = [info.split for info in infos]
-        split_names = list(builder.splits)
-        split_mode = "official"
-    elif ratios:
-        split_of = splits.assign([i.group for i in infos], [i.label for i in infos], ratios, seed)
-        split_names = list(ratios)
-        split_mode = "ratios"
-    else:
-        split_of = ["train"] * len(infos)
-        split_names = ["train"]
-        split_mode = "single"
-
+    split_of, split_names, split_mode = _assign_splits(builder, ledger, ratios, seed)
+    samples = _collect_samples(builder, ledger)
     note("writing shards", None)
-    data_dir = staging / "data"
-    data_dir.mkdir()
-    writers = {name: SplitWriter(data_dir, name, schema, max_shard_bytes) for name in split_names}
-    with pa.OSFile(str(spool_path)) as source:  # plain reads: a memory map would count the spool in RSS
-        reader = pa.ipc.open_stream(source)
-        start = 0
-        for batch in reader:
-            targets = split_of[start:start + batch.num_rows]
-            for name in dict.fromkeys(targets):
-                idx = [j for j, t in enumerate(targets) if t == name]
-                writers[name].write(batch if len(idx) == batch.num_rows else batch.take(pa.array(idx)))
-            start += batch.num_rows
-    shards = {name: w.close() for name, w in writers.items()}
-    spool_path.unlink()
+    shards, writers = _write_shards(staging, ledger, split_of, split_names, schema, max_shard_bytes, num_shards)
 
-    stats = _statistics(builder, infos, split_of, split_names, writers, shards)
+    stats = _statistics(builder, ledger, split_of, split_names, writers, shards)
     note("drawing figures", None)
     assets = samples.write(staging / "assets", stats["splits"])
     report = {
@@ -217,55 +188,190 @@ def _build_into(builder: Builder, raw_path: Path, staging: Path, ratios: dict[st
         "synthetic": marker is not None,
         "synthetic_marker": marker,
         "parameters": {"split": split_mode, "ratios": ratios, "seed": seed if ratios else None,
-                       "max_shard_bytes": max_shard_bytes},
+                       "max_shard_bytes": max_shard_bytes, "num_shards": num_shards},
         "inputs": inputs,
         **stats,
         "assets": assets,
-        "files": {
-            "used": sum(1 for r in accounting if r["status"] == "used"),
-            "skipped": sum(1 for r in accounting if r["status"] == "skipped"),
-            "list": accounting,
-        },
+        "files": {"used": counts[0], "skipped": counts[1], "list": accounting},
     }
-    (staging / REPORT).write_text(json.dumps(report, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+    write_report(staging / REPORT, report)
+    from cytohub.card import render_card  # imports datasets: only now, once every row is written
+
     (staging / "README.md").write_text(render_card(builder, report), encoding="utf-8")
     return report
 
 
-def _approx_bytes(row: dict) -> int:
-    n = sum(len(p["bytes"]) for p in row["focal_stack"])
-    for key in ("image", "mask"):
-        if row[key] is not None:
-            n += len(row[key]["bytes"])
-    return n + 512
+def _user_inputs(inputs: RecordList, provenance: dict[str, dict]) -> RecordList:
+    """The user's input files for the report (a view, like the list itself): without the synthetic-data
+    marker and the download records, each with its source `url` (null when unknown) and the download's
+    provenance (`cytohub.download.verify_raw`) where there is one."""
+    excluded = {MARKER, *RECORD_FILES}
+    skip = np.array([j for j, e in enumerate(inputs) if e["path"] in excluded], dtype=np.int64)
+
+    def item(j: int) -> dict:
+        e = inputs[_shift(skip, j)]
+        return {**e, "url": None, **provenance.get(e["path"], {})}
+
+    return RecordList(len(inputs) - len(skip), item,
+                      lambda: ({**e, "url": None, **provenance.get(e["path"], {})} for e in inputs
+                               if e["path"] not in excluded))
 
 
-def _statistics(builder: Builder, infos: list[RowInfo], split_of: list[str], split_names: list[str],
+def _shift(skip: np.ndarray, j: int) -> int:
+    """The position in the full list of the j-th entry that is not skipped (`skip` sorted)."""
+    for s in skip.tolist():
+        if s <= j:
+            j += 1
+    return j
+
+
+def _assign_splits(builder: Builder, ledger: Ledger, ratios: dict[str, float] | None,
+                   seed: int) -> tuple[np.ndarray, list[str], str]:
+    """(split index of every row, split names, mode)."""
+    if builder.splits:
+        names = list(builder.splits)
+        codes = pc_index_in(ledger.split_names, names)
+        return codes, names, "official"
+    if ratios:
+        codes = splits.assign_codes(ledger.groups, ledger.label, ratios, seed)
+        return codes, list(ratios), "ratios"
+    return np.zeros(ledger.rows, dtype=np.int8), ["train"], "single"
+
+
+def pc_index_in(values, names: list[str]) -> np.ndarray:
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    idx = pc.index_in(values, value_set=pa.array(names, pa.string()))
+    return np.asarray(idx.to_numpy(zero_copy_only=False), dtype=np.int8)
+
+
+def _collect_samples(builder: Builder, ledger: Ledger) -> figures.SampleCollector:
+    """The sample figures' rows, read back from the spool: the first row of each class (the grid's row
+    order), the first `figures.PER_CLASS` rows with an image of each class, the first focal stack; offered
+    in row order, they give the collector what offering every row would."""
+    wanted: set[int] = set()
+    first: dict[int, int] = {}
+    with_image: dict[int, int] = {}
+    for i, (lab, img) in enumerate(zip(ledger.label.tolist(), ledger.image.tolist(), strict=True)):
+        if lab not in first:
+            first[lab] = i
+            wanted.add(i)
+        if img and with_image.get(lab, 0) < figures.PER_CLASS:
+            with_image[lab] = with_image.get(lab, 0) + 1
+            wanted.add(i)
+        if len(first) > figures.MAX_CLASSES + 1 and all(v >= figures.PER_CLASS for v in with_image.values()):
+            break
+    stacks = np.flatnonzero(ledger.planes > 1)
+    if len(stacks):
+        wanted.add(int(stacks[0]))
+    samples = figures.SampleCollector(builder)
+    for row in ledger.fetch_rows(sorted(wanted)):
+        samples.offer(row)
+    return samples
+
+
+def _write_shards(staging: Path, ledger: Ledger, split_of: np.ndarray, split_names: list[str], schema,
+                  max_shard_bytes: int, num_shards: int | None) -> tuple[dict[str, list[str]], dict]:
+    """Pass 2: plan every split's shards, route the spooled rows to them, delete each segment once read."""
+    data_dir = staging / "data"
+    data_dir.mkdir()
+    first = read_segment(ledger.segments[0][0]) if ledger.segments else None
+    samples = []
+    if first is not None:
+        for col in ("image", "mask"):
+            samples += [v for v in first.column(col).field("bytes").to_pylist()[:16] if v]
+    options = parquet_options(schema, compress_images=compression_pays(samples))
+    writers = {}
+    for k, name in enumerate(split_names):
+        rows = np.flatnonzero(split_of == k)
+        plan = ShardPlan(name, plan_shards(ledger.nbytes[rows], max_shard_bytes, num_shards))
+        writers[name] = SplitWriter(data_dir, plan, schema, options)
+    start = 0
+    for path, n in ledger.segments:
+        batch = read_segment(path)
+        targets = split_of[start:start + n]
+        sizes = ledger.nbytes[start:start + n]
+        for k in np.unique(targets).tolist():
+            idx = np.flatnonzero(targets == k)
+            part = batch if len(idx) == n else batch.take(idx)
+            writers[split_names[k]].write(part, sizes[idx])
+        os.unlink(path)
+        start += n
+    shards = {name: w.close() for name, w in writers.items()}
+    return shards, writers
+
+
+def write_report(path: Path, report: dict[str, Any]) -> None:
+    """Write the build report as indented JSON; lists given as `RecordList` views (every raw file, every
+    input) are written one entry at a time, so a report of a million files needs no memory."""
+    views: dict[str, RecordList] = {}
+
+    def default(o):
+        if isinstance(o, RecordList):
+            token = f"@@cytohub-list-{len(views)}@@"
+            views[token] = o
+            return token
+        raise TypeError(f"{type(o).__name__} is not JSON serializable")
+
+    text = json.dumps(report, indent=1, ensure_ascii=False, default=default)
+    with open(path, "w", encoding="utf-8") as fh:
+        pos = 0
+        for token, view in views.items():
+            at = text.index(f'"{token}"', pos)
+            line_start = text.rfind("\n", 0, at) + 1
+            indent = len(text[line_start:]) - len(text[line_start:].lstrip(" "))
+            fh.write(text[pos:at])
+            _write_list(fh, view, indent)
+            pos = at + len(token) + 2
+        fh.write(text[pos:] + "\n")
+
+
+def _write_list(fh, items, indent: int) -> None:
+    if not len(items):
+        fh.write("[]")
+        return
+    inner, item_pad = " " * (indent + 2), " " * (indent + 1)
+    fh.write("[\n")
+    for j, item in enumerate(items):
+        if j:
+            fh.write(",\n")
+        fields = ",\n".join(f"{inner}{json.dumps(k, ensure_ascii=False)}: {json.dumps(v, ensure_ascii=False)}"
+                             for k, v in item.items())
+        fh.write(f"{item_pad}{{\n{fields}\n{item_pad}}}" if fields else f"{item_pad}{{}}")
+    fh.write(f"\n{' ' * indent}]")
+
+
+def _statistics(builder: Builder, ledger: Ledger, split_of: np.ndarray, split_names: list[str],
                 writers: dict[str, SplitWriter], shards: dict[str, list[str]]) -> dict[str, Any]:
+    """Per-split counts (labels, objects per category, focal planes, groups, masks) from the ledger's
+    columns, with NumPy group-bys: no per-row Python objects."""
+    import pyarrow.compute as pc
+
     names = builder.class_names()
+    cats = {v: k for k, v in ledger.categories.items()}
+    groups = pc.dictionary_encode(ledger.groups).combine_chunks()
+    group_codes = groups.indices.to_numpy(zero_copy_only=False).astype(np.int64)
+    obj_split = split_of[ledger.obj_rows] if len(ledger.obj_rows) else np.zeros(0, dtype=np.int8)
     per_split: dict[str, dict[str, Any]] = {}
-    for name in split_names:
-        labels: Counter[str] = Counter()
-        objects: Counter[str] = Counter()
-        planes: Counter[int] = Counter()
-        groups = set()
-        masks = 0
-        for info, s in zip(infos, split_of, strict=True):
-            if s != name:
-                continue
-            labels[names[info.label] if info.label >= 0 else "(none)"] += 1
-            objects.update(info.objects)
-            planes[info.planes] += 1
-            groups.add(info.group)
-            masks += info.has_mask
+    for k, name in enumerate(split_names):
+        mine = split_of == k
+        lab_vals, lab_counts = np.unique(ledger.label[mine], return_counts=True)
+        labels = {(names[v] if v >= 0 else "(none)"): int(c) for v, c in zip(lab_vals, lab_counts, strict=True)}
+        om = obj_split == k
+        objects: dict[str, int] = {}
+        if om.any():
+            per_cat = np.bincount(ledger.obj_cats[om], weights=ledger.obj_counts[om], minlength=len(cats))
+            objects = {cats[c]: int(n) for c, n in enumerate(per_cat) if n}
+        pl_vals, pl_counts = np.unique(ledger.planes[mine], return_counts=True)
         per_split[name] = {
             "num_examples": writers[name].num_examples,
             "num_bytes": writers[name].num_bytes,
             "shards": shards[name],
-            "groups": len(groups),
+            "groups": int(len(np.unique(group_codes[mine]))),
             "labels": dict(sorted(labels.items())),
             "objects": dict(sorted(objects.items())),
-            "focal_planes": {str(k): v for k, v in sorted(planes.items())},
-            "masks": masks,
+            "focal_planes": {str(int(v)): int(c) for v, c in zip(pl_vals, pl_counts, strict=True)},
+            "masks": int(ledger.mask[mine].sum()),
         }
-    return {"num_rows": len(infos), "splits": per_split}
+    return {"num_rows": ledger.rows, "splits": per_split}

@@ -30,13 +30,14 @@ import tempfile
 import threading
 import zipfile
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import BinaryIO
 
-import py7zr
+import numpy as np
 
 from cytohub.errors import CytohubError, DatasetNotFoundError, RawFileError
+from cytohub.filetable import FILE, LITTER, FileList, FileTable, RecordList, SkippedView, UsedView
+from cytohub.zipindex import MemberRecord, ZipReader, iter_central_directory, record_of
 
 ARCHIVE_SUFFIXES = (".zip", ".7z", ".tar", ".tar.gz", ".tgz", ".tar.bz2", ".tar.xz")
 _LITTER_NAMES = {".ds_store", "thumbs.db", "desktop.ini"}
@@ -97,14 +98,28 @@ def _zip_name(info: zipfile.ZipInfo) -> str:
     return name
 
 
-@dataclass(eq=False)
 class RawFile:
-    """One file of the raw tree. `path` is relative to the raw root, `/`-separated, archives as folders."""
+    """One file of the raw tree. `path` is relative to the raw root, `/`-separated, archives as folders.
 
-    path: str
-    size: int
-    _tree: RawTree = field(repr=False)
-    _loc: tuple = field(repr=False)  # ("fs", Path) | ("zip", ZipFile, member name, archive label)
+    Made on demand from the tree's compact file table. A RawFile pickles to a detached copy that reads the
+    same bytes in another process (a file on disk or a zip member, by path), so rows can be read and encoded
+    in worker processes; a detached copy records the sha256 of a loose input file it reads in
+    `DETACHED_SHA256` (index -> digest) for the parent to collect."""
+
+    __slots__ = ("path", "size", "_tree", "_loc", "_index")
+
+    def __init__(self, path: str, size: int, _tree: RawTree | None, _loc: tuple, _index: int = -1) -> None:
+        self.path, self.size, self._tree, self._loc, self._index = path, size, _tree, _loc, _index
+
+    def __repr__(self) -> str:
+        return f"RawFile(path={self.path!r}, size={self.size})"
+
+    def __reduce__(self):
+        loc, want_sha = self._loc, False
+        if self._tree is not None:
+            loc = self._tree._portable(self)
+            want_sha = self._tree._wants_sha(self)
+        return (_detached, (self.path, self.size, loc, self._index, want_sha))
 
     @property
     def name(self) -> str:
@@ -127,6 +142,8 @@ class RawFile:
         return PurePosixPath(self.name).stem
 
     def read_bytes(self) -> bytes:
+        if self._tree is None:
+            return _read_detached(self)
         data = self._tree._read(self)
         self._tree.mark_used(self)
         return data
@@ -141,23 +158,56 @@ class RawFile:
     def open(self) -> BinaryIO:
         """A binary file object (for h5py, scipy.io and other readers that want one)."""
         kind = self._loc[0]
-        self._tree.mark_used(self)
+        if self._tree is not None:
+            self._tree.mark_used(self)
         if kind == "fs":
             return open(self._loc[1], "rb")
         import io
 
-        return io.BytesIO(self._tree._read(self))
+        return io.BytesIO(self.read_bytes() if self._tree is None else self._tree._read(self))
 
     def local_path(self) -> Path:
         """A path on disk holding this file's bytes (copied out of a zip into the temp folder if needed)."""
-        self._tree.mark_used(self)
         if self._loc[0] == "fs":
-            return self._loc[1]
+            if self._tree is not None:
+                self._tree.mark_used(self)
+            return Path(self._loc[1])
+        if self._tree is None:
+            raise RawFileError(f"{self.path}: a detached zip member has no local path")
+        self._tree.mark_used(self)
         dest = self._tree._tmp() / "members" / hashlib.sha1(self.path.encode()).hexdigest() / self.name
         if not dest.exists():
             dest.parent.mkdir(parents=True, exist_ok=True)
             dest.write_bytes(self._tree._read(self))
         return dest
+
+
+DETACHED_SHA256: dict[int, bytes] = {}  # file index -> sha256 of loose input files read by detached copies
+_DETACHED_ZIPS: dict[str, ZipReader] = {}
+
+
+def _detached(path: str, size: int, loc: tuple, index: int, want_sha: bool) -> RawFile:
+    f = RawFile(path, size, None, loc, index)
+    if want_sha:
+        f._loc = (*loc, "sha")
+    return f
+
+
+def _read_detached(f: RawFile) -> bytes:
+    loc = f._loc
+    try:
+        if loc[0] == "fs":
+            data = Path(loc[1]).read_bytes()
+        else:
+            reader = _DETACHED_ZIPS.get(loc[1])
+            if reader is None:
+                reader = _DETACHED_ZIPS[loc[1]] = ZipReader(loc[1])
+            data = reader.read(loc[2])
+    except (zipfile.BadZipFile, OSError, EOFError, ValueError, RuntimeError, NotImplementedError) as exc:
+        raise RawFileError(f"{f.path}: cannot be read ({exc}); the archive may be truncated or corrupt") from None
+    if loc[-1] == "sha":
+        DETACHED_SHA256[f._index] = hashlib.sha256(data).digest()
+    return data
 
 
 class RawTree:
@@ -173,23 +223,20 @@ class RawTree:
         self._tmpdir: Path | None = None
         self._known = {k.lower(): v.lower() for k, v in (known_sha256 or {}).items()}
         self._progress = progress or (lambda msg: None)
-        self._files: list[RawFile] = []
-        self._zips: list[zipfile.ZipFile] = []
-        self.inputs: list[dict] = []  # files on disk given by the user: path, size, sha256
+        self._table = FileTable()  # every file and set-aside file, compact (see cytohub.filetable)
+        self._slots: list[tuple] = []  # ("dir", base folder, virtual prefix) | ("zip", ZipReader, vpath)
+        self._zips: list[ZipReader] = []
+        self._archive_inputs: list[dict] = []  # archives given by the user: path, size, sha256
         self.containers: list[str] = []  # virtual paths of archives that were expanded
-        self.set_aside: dict[str, str] = {}  # virtual path -> reason (litter, empty archives' dirs)
-        self.used: set[str] = set()
-        self.skipped: dict[str, str] = {}
+        self._skipped_other: dict[str, str] = {}  # skip() of paths that are not files of the tree
         self._pending_unpack: dict = {}  # vpath -> Future of an archive being unpacked in the background
         self._tmp_lock = threading.Lock()
         try:
             self._scan()
+            self._table.seal()
         except BaseException:
             self.close()
             raise
-        # loose files given by the user are hashed when first read, and at report time if never read
-        self._loose_sha: dict[str, str | None] = {e["path"]: None for e in self.inputs if e["sha256"] is None}
-        self._by_path = {f.path: f for f in self._files}
 
     # ----------------------------------------------------------------- scanning
     def _scan(self) -> None:
@@ -206,7 +253,9 @@ class RawTree:
         self._add_archive(self.root, self.root.name, kind)
 
     def _scan_dir(self, base: Path, prefix: str, top: bool) -> None:
-        found: list[tuple[Path, str]] = []  # (file on disk, virtual path), in sorted walk order
+        slot = len(self._slots)
+        self._slots.append(("dir", base, prefix))
+        archives: list[tuple[Path, str]] = []  # (file on disk, virtual path), in sorted walk order
         for dirpath, dirnames, filenames in os.walk(base):
             dirnames.sort()
             rel_dir = Path(dirpath).relative_to(base).as_posix()
@@ -214,23 +263,23 @@ class RawTree:
                 rel = fname if rel_dir == "." else f"{rel_dir}/{fname}"
                 vpath = f"{prefix}/{rel}" if prefix else rel
                 if is_litter(vpath):
-                    self.set_aside[vpath] = "operating-system metadata file"
+                    self._table.add(vpath, -1, LITTER)
+                elif archive_kind(fname):
+                    archives.append((Path(dirpath) / fname, vpath))
                 else:
-                    found.append((Path(dirpath) / fname, vpath))
+                    size = os.stat(os.path.join(dirpath, fname)).st_size
+                    self._table.add(vpath, size, FILE, slot, top=top)
         if top:
-            self._prefetch(found)
-        for disk, vpath in found:
+            self._prefetch(archives)
+        for disk, vpath in archives:
             kind = archive_kind(disk.name)
             if top:
-                self._add_input(disk, vpath, archive=kind is not None)
-            if kind:
-                self._add_archive(disk, vpath, kind)
-            else:
-                self._files.append(RawFile(vpath, disk.stat().st_size, self, ("fs", disk)))
+                self._add_input(disk, vpath, archive=True)
+            self._add_archive(disk, vpath, kind)
 
     def _add_input(self, disk: Path, vpath: str, archive: bool) -> None:
         entry = {"path": vpath, "size": disk.stat().st_size, "sha256": None}
-        self.inputs.append(entry)
+        self._archive_inputs.append(entry)
         if archive:  # archives are hashed now (their checksums are what publishers list)
             entry["sha256"] = _sha256_file(disk)
             expected = self._known.get(disk.name.lower())
@@ -256,38 +305,50 @@ class RawTree:
 
     def _add_zip(self, disk: Path, vpath: str) -> None:
         try:
-            zf = zipfile.ZipFile(disk)
-            infos = zf.infolist()
+            zf = ZipReader(disk)
         except (zipfile.BadZipFile, OSError, EOFError) as exc:
             raise RawFileError(f"{vpath}: not a readable zip archive ({exc}); the file may be truncated") from None
         self._zips.append(zf)
-        for info in infos:
-            if info.is_dir():
-                continue
-            name = safe_member_name(_zip_name(info), vpath)
-            if not name:
-                continue
-            member = f"{vpath}/{name}"
-            if info.file_size > MAX_MEMBER_BYTES:
-                raise RawFileError(f"{member}: {info.file_size} bytes unpacked, over the {MAX_MEMBER_BYTES} limit")
-            if is_litter(member):
-                self.set_aside[member] = "operating-system metadata file"
-                continue
-            kind = archive_kind(name)
-            if kind:  # nested archive: copy it out once, then read it like a file on disk
-                out = self._tmp() / "nested" / hashlib.sha1(member.encode()).hexdigest() / PurePosixPath(name).name
-                out.parent.mkdir(parents=True, exist_ok=True)
-                self._check_space(info.file_size, member)
-                with zf.open(info) as src, open(out, "wb") as dst:
-                    shutil.copyfileobj(src, dst, _CHUNK)
-                self._add_archive(out, member, kind)
-            else:
-                self._files.append(RawFile(member, info.file_size, self, ("zip", zf, info, member)))
+        slot = len(self._slots)
+        self._slots.append(("zip", zf, vpath))
+        with open(disk, "rb") as fh:
+            infos = iter_central_directory(fh)
+            while True:
+                try:
+                    info = next(infos)
+                except StopIteration:
+                    break
+                except (zipfile.BadZipFile, OSError, EOFError, NotImplementedError) as exc:
+                    raise RawFileError(f"{vpath}: not a readable zip archive ({exc}); the file may be "
+                                       "truncated") from None
+                if info.is_dir():
+                    continue
+                name = safe_member_name(_zip_name(info), vpath)
+                if not name:
+                    continue
+                member = f"{vpath}/{name}"
+                if info.file_size > MAX_MEMBER_BYTES:
+                    raise RawFileError(f"{member}: {info.file_size} bytes unpacked, over the {MAX_MEMBER_BYTES} "
+                                       "limit")
+                if is_litter(member):
+                    self._table.add(member, -1, LITTER)
+                    continue
+                kind = archive_kind(name)
+                if kind:  # nested archive: copy it out once, then read it like a file on disk
+                    out = self._tmp() / "nested" / hashlib.sha1(member.encode()).hexdigest() / PurePosixPath(name).name
+                    out.parent.mkdir(parents=True, exist_ok=True)
+                    self._check_space(info.file_size, member)
+                    with zf._zf.open(info) as src, open(out, "wb") as dst:
+                        shutil.copyfileobj(src, dst, _CHUNK)
+                    self._add_archive(out, member, kind)
+                else:
+                    self._table.add(member, info.file_size, FILE, slot, record_of(info))
 
     def _prefetch(self, found: list[tuple[Path, str]]) -> None:
         """Unpack the 7z/tar archives among a folder's files concurrently (LZMA and zlib release the GIL), so
         that a multi-archive download uses every core; scanning then proceeds in sorted order as usual."""
         todo = [(disk, vpath) for disk, vpath in found if archive_kind(disk.name) in ("7z", "tar")]
+        todo.sort(key=lambda t: -t[0].stat().st_size)  # largest first: the cores finish together
         workers = min(len(todo), os.cpu_count() or 1, 4)
         if workers < 2:
             return
@@ -313,6 +374,8 @@ class RawTree:
         self._scan_dir(dest, vpath, top=False)
 
     def _unpack_7z(self, disk: Path, vpath: str) -> Path:
+        import py7zr  # imported when a 7z is met: zip and folder corpora never pay for it
+
         try:
             with py7zr.SevenZipFile(disk) as z:
                 if z.needs_password():
@@ -367,36 +430,62 @@ class RawTree:
             )
 
     # ----------------------------------------------------------------- reading
+    def _file(self, i: int) -> RawFile:
+        t = self._table
+        path = t.path(i)
+        slot = self._slots[t.slot[i]]
+        if slot[0] == "dir":
+            base, prefix = slot[1], slot[2]
+            loc: tuple = ("fs", base / (path[len(prefix) + 1:] if prefix else path))
+        else:
+            hoff, csize, ctype, flags, crc = t.zip_fields(i)
+            orig = t.orig(i) or path[len(slot[2]) + 1:]
+            loc = ("zip", slot[1], MemberRecord(orig, hoff, csize, int(t.size[i]), ctype, flags, crc))
+        return RawFile(path, int(t.size[i]), self, loc, i)
+
+    def _portable(self, f: RawFile) -> tuple:
+        """The location of `f` as plain data another process can read from."""
+        if f._loc[0] == "fs":
+            return ("fs", str(f._loc[1]))
+        return ("zip", str(f._loc[1].path), f._loc[2])
+
+    def _wants_sha(self, f: RawFile) -> bool:
+        return f._index >= 0 and bool(self._table.is_input[f._index]) and self._table.get_sha(f._index) is None
+
+    def record_sha256(self, digests: dict[int, bytes]) -> None:
+        """Store sha256 digests of loose input files read elsewhere (by detached copies, by file index)."""
+        for i, digest in digests.items():
+            self._table.set_sha(i, digest)
+
     def _read(self, f: RawFile) -> bytes:
         loc = f._loc
         try:
             if loc[0] == "fs":
                 data = loc[1].read_bytes()
-                if f.path in self._loose_sha:
-                    self._loose_sha[f.path] = hashlib.sha256(data).hexdigest()
+                if self._wants_sha(f):
+                    self._table.set_sha(f._index, hashlib.sha256(data).digest())
                 return data
             return loc[1].read(loc[2])
-        except (zipfile.BadZipFile, OSError, EOFError, ValueError) as exc:
+        except (zipfile.BadZipFile, OSError, EOFError, ValueError, RuntimeError, NotImplementedError) as exc:
             raise RawFileError(f"{f.path}: cannot be read ({exc}); the archive may be truncated or corrupt") from None
 
     # ----------------------------------------------------------------- queries
-    def files(self, suffix: str | tuple[str, ...] | None = None, pattern: str | None = None) -> list[RawFile]:
+    def files(self, suffix: str | tuple[str, ...] | None = None, pattern: str | None = None) -> FileList:
         """All files, sorted by path; optionally only those whose name ends with `suffix` (case-insensitive)
-        or whose path matches the regular expression `pattern` (searched, case-insensitive)."""
-        out = self._files
+        or whose path matches the regular expression `pattern` (searched, case-insensitive). A read-only
+        sequence: RawFile objects are made as they are accessed, so a million files cost no memory here."""
+        sufs = None
         if suffix:
-            sufs = (suffix,) if isinstance(suffix, str) else suffix
-            sufs = tuple(s.lower() for s in sufs)
-            out = [f for f in out if f.name.lower().endswith(sufs)]
+            sufs = (suffix,) if isinstance(suffix, str) else tuple(suffix)
+        idx = self._table.select(sufs)
         if pattern:
             rx = re.compile(pattern, re.IGNORECASE)
-            out = [f for f in out if rx.search(f.path)]
-        return sorted(out, key=lambda f: f.path)
+            idx = np.array([i for i, p in self._table.paths_of(idx) if rx.search(p)], dtype=np.int64)
+        return FileList(self._file, idx)
 
-    def named(self, name: str) -> list[RawFile]:
+    def named(self, name: str) -> FileList:
         """Files whose base name equals `name` (case-insensitive), wherever they are."""
-        low = name.lower()
-        return [f for f in self.files() if f.name.lower() == low]
+        return FileList(self._file, self._table.select(name=name))
 
     def one(self, name: str, what: str = "") -> RawFile:
         """The single file called `name` anywhere in the tree, or a clear error."""
@@ -409,42 +498,126 @@ class RawTree:
         return hits[0]
 
     def get(self, path: str) -> RawFile | None:
-        return self._by_path.get(path)
+        i = self._table.find(path)
+        return None if i is None or self._table.kind[i] != FILE else self._file(i)
 
     def __iter__(self) -> Iterator[RawFile]:
         return iter(self.files())
 
     def __len__(self) -> int:
-        return len(self._files)
+        return len(self._table.files)
 
     # ----------------------------------------------------------------- accounting
+    @property
+    def used(self) -> UsedView:
+        """The paths of the files read so far (supports `path in tree.used`, iteration, len)."""
+        return UsedView(self._table)
+
+    @property
+    def skipped(self) -> SkippedView:
+        """path -> reason of the files deliberately left out."""
+        return SkippedView(self._table, self._skipped_other)
+
+    @property
+    def set_aside(self) -> dict[str, str]:
+        """Operating-system litter: path -> reason."""
+        t = self._table
+        return {p: _LITTER_REASON for _, p in t.paths_of(np.flatnonzero(t.kind == LITTER))}
+
     def mark_used(self, f: RawFile) -> None:
-        self.used.add(f.path)
+        if f._index >= 0:
+            self._table.used[f._index] = True
+        else:
+            i = self._table.find(f.path)
+            if i is not None:
+                self._table.used[i] = True
+
+    def mark_used_index(self, idx: np.ndarray) -> None:
+        """Mark files used by their indices in the file table (`RawFile._index`)."""
+        self._table.used[idx] = True
 
     def skip(self, f: RawFile | str, reason: str) -> None:
         """Record that a file is deliberately not used, and why (it shows in the build report)."""
-        self.skipped[f if isinstance(f, str) else f.path] = reason
+        path = f if isinstance(f, str) else f.path
+        i = f._index if isinstance(f, RawFile) and f._index >= 0 else self._table.find(path)
+        if i is None or self._table.kind[i] != FILE:
+            self._skipped_other[path] = reason
+        else:
+            self._table.reason[i] = self._table.reason_id(reason)
 
-    def accounting(self, default_reason: str) -> list[dict]:
-        """Every raw file with its status: used, skipped (reason) or set aside (reason)."""
-        rows = []
-        for f in sorted(self._files, key=lambda f: f.path):
-            if f.path in self.skipped:
-                rows.append({"path": f.path, "size": f.size, "status": "skipped", "reason": self.skipped[f.path]})
-            elif f.path in self.used:
-                rows.append({"path": f.path, "size": f.size, "status": "used"})
-            else:
-                rows.append({"path": f.path, "size": f.size, "status": "skipped", "reason": default_reason})
-        for path, reason in sorted(self.set_aside.items()):
-            rows.append({"path": path, "size": None, "status": "skipped", "reason": reason})
-        return rows
+    def accounting(self, default_reason: str) -> RecordList:
+        """Every raw file with its status: used, skipped (reason) or set aside (reason); files in path order,
+        then the set-aside files. A read-only sequence of dicts made as they are read (O(1) memory)."""
+        t = self._table
+        order = np.concatenate([t.files, np.flatnonzero(t.kind == LITTER)])
+        default = t.reason_id(default_reason)
 
-    def input_hashes(self) -> list[dict]:
-        """The user's input files with sha256 (loose files that were never read are hashed now)."""
-        for e in self.inputs:
-            if e["sha256"] is None:
-                e["sha256"] = self._loose_sha.get(e["path"]) or _sha256_file(self._disk_path(e["path"]))
-        return self.inputs
+        def entry(i: int, path: str) -> dict:
+            if t.kind[i] == LITTER:
+                return {"path": path, "size": None, "status": "skipped", "reason": _LITTER_REASON}
+            size = int(t.size[i])
+            if t.reason[i]:
+                return {"path": path, "size": size, "status": "skipped", "reason": t.reasons[t.reason[i] - 1]}
+            if t.used[i]:
+                return {"path": path, "size": size, "status": "used"}
+            return {"path": path, "size": size, "status": "skipped", "reason": t.reasons[default - 1]}
+
+        return RecordList(len(order), lambda j: entry(int(order[j]), t.path(order[j])),
+                          lambda: (entry(i, p) for i, p in t.paths_of(order)))
+
+    def accounting_counts(self) -> tuple[int, int]:
+        """(used, skipped) as `accounting` would list them, counted without listing."""
+        t = self._table
+        files = t.kind == FILE
+        used = int((files & t.used & (t.reason == 0)).sum())
+        return used, int(len(t)) - used
+
+    def skip_reasons(self, default_reason: str) -> dict[str, int]:
+        """reason -> number of raw files skipped for it, as `accounting` would list them."""
+        t = self._table
+        files = t.kind == FILE
+        out: dict[str, int] = {}
+        for rid, n in zip(*np.unique(t.reason[files], return_counts=True), strict=True):
+            if rid:
+                out[t.reasons[rid - 1]] = out.get(t.reasons[rid - 1], 0) + int(n)
+        unused = int((files & (t.reason == 0) & ~t.used).sum())
+        if unused:
+            out[default_reason] = out.get(default_reason, 0) + unused
+        litter = int((t.kind == LITTER).sum())
+        if litter:
+            out[_LITTER_REASON] = out.get(_LITTER_REASON, 0) + litter
+        return out
+
+    def input_hashes(self) -> RecordList:
+        """The user's input files (archives and loose files) with sha256, in path order; loose files that
+        were never read are hashed when their entry is first made. A read-only sequence of dicts."""
+        t = self._table
+        loose = np.flatnonzero(t.is_input)
+        archives = sorted(self._archive_inputs, key=lambda e: e["path"])
+
+        def loose_entry(i: int, path: str) -> dict:
+            sha = t.get_sha(i)
+            if sha is None:
+                sha = _sha256_file(self._disk_path(path))
+                t.set_sha(i, bytes.fromhex(sha))
+            return {"path": path, "size": int(t.size[i]), "sha256": sha}
+
+        def merged() -> Iterator[dict]:
+            k = 0
+            for i, path in t.paths_of(loose):
+                while k < len(archives) and archives[k]["path"] < path:
+                    yield archives[k]
+                    k += 1
+                yield loose_entry(i, path)
+            yield from archives[k:]
+
+        if not len(loose):
+            return RecordList(len(archives), lambda j: archives[j])
+        return RecordList(len(loose) + len(archives), lambda j: _nth(merged(), j), merged)
+
+    @property
+    def inputs(self) -> RecordList:
+        return self.input_hashes()
 
     def _disk_path(self, vpath: str) -> Path:
         return self.root if self.root.is_file() else self.root / vpath
@@ -463,6 +636,16 @@ class RawTree:
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+
+_LITTER_REASON = "operating-system metadata file"
+
+
+def _nth(it: Iterator[dict], n: int) -> dict:
+    for j, item in enumerate(it):
+        if j == n:
+            return item
+    raise IndexError(n)
 
 
 def _sha256_file(path: Path) -> str:

@@ -7,22 +7,12 @@ empty (`[]`) or null. Pixel coordinates: origin top-left, x right, y down, 0-bas
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
-from datasets import ClassLabel, Features, Image, Json, List, Value
+if TYPE_CHECKING:
+    from datasets import Features
 
 SCHEMA_VERSION = "1"
-
-OBJECT_FEATURE = {
-    "category": Value("string"),
-    "bbox": List(Value("float32")),
-    "polygon": List(Value("float32")),
-    "point": List(Value("float32")),
-}
-GROUP_FEATURE = {
-    "patient_id": Value("string"),
-    "slide_id": Value("string"),
-    "fov_id": Value("string"),
-}
 
 # name -> (type as shown to users, meaning). The order is the column order of every shard.
 FIELDS: dict[str, tuple[str, str]] = {
@@ -56,7 +46,21 @@ FIELDS: dict[str, tuple[str, str]] = {
 
 
 def features(class_names: Sequence[str]) -> Features:
-    """The Features of a corpus whose finest image-level classes are `class_names`."""
+    """The Features of a corpus whose finest image-level classes are `class_names`. (`datasets` is imported
+    here, not with this module: a build never needs it, see `cytohub.encode.storage_schema`.)"""
+    from datasets import ClassLabel, Features, Image, Json, List, Value
+
+    OBJECT_FEATURE = {  # noqa: N806
+        "category": Value("string"),
+        "bbox": List(Value("float32")),
+        "polygon": List(Value("float32")),
+        "point": List(Value("float32")),
+    }
+    GROUP_FEATURE = {  # noqa: N806
+        "patient_id": Value("string"),
+        "slide_id": Value("string"),
+        "fov_id": Value("string"),
+    }
     types = {
         "id": Value("string"),
         "image": Image(),
@@ -78,6 +82,8 @@ def features(class_names: Sequence[str]) -> Features:
 
 
 def class_names_of(feats: Features) -> list[str]:
+    from datasets import ClassLabel
+
     label = feats["label"]
     if not isinstance(label, ClassLabel):
         raise TypeError("the `label` feature is not a ClassLabel")

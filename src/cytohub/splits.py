@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import random
 import re
-from collections import Counter, defaultdict
 from collections.abc import Sequence
+
+import numpy as np
 
 from cytohub.errors import CytohubError
 
@@ -39,28 +40,59 @@ def parse_spec(spec: str) -> dict[str, float]:
 
 def assign(groups: Sequence[str], labels: Sequence[int], ratios: dict[str, float], seed: int) -> list[str]:
     """The split of each row. Rows are given as parallel sequences of group keys and labels."""
-    sizes: Counter[str] = Counter(groups)
-    votes: dict[str, Counter[int]] = defaultdict(Counter)
-    for g, lab in zip(groups, labels, strict=True):
-        votes[g][lab] += 1
-    strata: dict[int, list[str]] = defaultdict(list)
-    for g in sorted(sizes):
-        strata[min(votes[g].items(), key=lambda kv: (-kv[1], kv[0]))[0]].append(g)
+    import pyarrow as pa
+
+    names = list(ratios)
+    idx = assign_codes(pa.array(list(groups), pa.string()), np.asarray(labels, dtype=np.int64), ratios, seed)
+    return [names[i] for i in idx]
+
+
+def assign_codes(groups, labels: np.ndarray, ratios: dict[str, float], seed: int) -> np.ndarray:
+    """The split of each row as an index into `list(ratios)` (int8 array). `groups` is an Arrow string array
+    (or chunked array) of group keys, `labels` an int array, both one entry per row. Memory is a few bytes
+    per row; the result is what `assign` gives for the same rows."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    enc = pc.dictionary_encode(groups)
+    if isinstance(enc, pa.ChunkedArray):
+        enc = enc.combine_chunks() if enc.num_chunks != 1 else enc.chunk(0)
+    if isinstance(enc, pa.ChunkedArray):  # several chunks with their own dictionaries: unify them
+        enc = pc.dictionary_encode(pc.cast(enc, pa.string())).combine_chunks()
+    codes = enc.indices.to_numpy(zero_copy_only=False).astype(np.int64)
+    n_groups = len(enc.dictionary)
+    sizes = np.bincount(codes, minlength=n_groups)
+    # majority label of each group: most rows, ties to the smallest label
+    lab_values, lab_codes = np.unique(labels, return_inverse=True)
+    pair = codes * len(lab_values) + lab_codes
+    pairs, counts = np.unique(pair, return_counts=True)
+    pg, pl = pairs // len(lab_values), pairs % len(lab_values)
+    order = np.lexsort((pl, -counts, pg))  # per group: highest count first, then smallest label
+    first = np.ones(len(order), dtype=bool)
+    first[1:] = pg[order][1:] != pg[order][:-1]
+    majority = np.empty(n_groups, dtype=np.int64)
+    majority[pg[order][first]] = lab_values[pl[order][first]]
+    # groups in string order, strata in label order, groups shuffled within each stratum
+    by_name = np.asarray(pc.sort_indices(enc.dictionary), dtype=np.int64)
     rng = random.Random(seed)
-    order: list[str] = []
-    for label in sorted(strata):  # strata one after another, groups shuffled within each
-        members = strata[label]
-        rng.shuffle(members)
-        order.extend(members)
+    order_groups: list[np.ndarray] = []
+    strata = majority[by_name]
+    for label in np.unique(strata):
+        members = by_name[strata == label]
+        perm = list(range(len(members)))
+        rng.shuffle(perm)  # the same permutation `random.shuffle` makes of any list of this length
+        order_groups.append(members[perm])
     # systematic allocation: each group goes to the split furthest below its target share of the rows seen
     # so far, so every split's share is right overall and, stratum by stratum, as near as group sizes allow
     names = list(ratios)
-    filled = dict.fromkeys(names, 0)
+    shares = [ratios[n] for n in names]
+    filled = [0] * len(names)
     seen = 0
-    of_group: dict[str, str] = {}
-    for g in order:
-        seen += sizes[g]
-        best = max(names, key=lambda n: (ratios[n] * seen - filled[n], -names.index(n)))
+    of_group = np.zeros(n_groups, dtype=np.int8)
+    for g in (np.concatenate(order_groups) if order_groups else np.zeros(0, dtype=np.int64)).tolist():
+        size = int(sizes[g])
+        seen += size
+        best = max(range(len(names)), key=lambda k: (shares[k] * seen - filled[k], -k))
         of_group[g] = best
-        filled[best] += sizes[g]
-    return [of_group[g] for g in groups]
+        filled[best] += size
+    return of_group[codes]

@@ -1,0 +1,259 @@
+"""Pass 1 of a build: a builder's rows -> checked, encoded rows in spool segments, on every core.
+
+The builder's `examples()` runs in the main process and yields rows whose images are still `RawFile`
+references. Rows are cut into chunks (`CHUNK_ROWS` rows or about `CHUNK_BYTES` of raw image bytes, whichever
+comes first: the cut does not depend on the number of processes) and each chunk goes to a worker process,
+which reads the image bytes (zip members and files, by path), checks them and completes the row
+(`cytohub.rows.RowMaker`), encodes the chunk to Arrow (`cytohub.encode`) and writes it as one spool
+segment, an Arrow IPC file in the staging folder. Results come back in order, so the output is the same
+for any `num_proc` (with `num_proc=1` the same function runs in the main process).
+
+What the engine keeps of each row (`Ledger`) is compact: Arrow and NumPy columns of ids, group keys,
+labels, plane counts, mask flags, estimated bytes and object counts, about 40 bytes per row plus the id
+and group text, never a Python object per row. Segments are read back, in order, by pass 2 (which deletes
+each one once its rows are in their shards).
+"""
+
+from __future__ import annotations
+
+import os
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future, ProcessPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from cytohub import raw as raw_module
+from cytohub.encode import encode_extra, encode_rows, row_nbytes
+from cytohub.errors import RawLayoutError
+from cytohub.raw import RawFile
+from cytohub.rows import RowMaker, check_official_split
+from cytohub.writer import compression_pays
+
+CHUNK_ROWS = 256
+CHUNK_BYTES = 8 * 2**20
+_SAMPLE_BYTES = 1 << 18  # image bytes a segment samples to decide whether compressing its spool pays
+
+_STATE: dict[str, Any] = {}  # set in the parent before workers fork: maker, schema, splits
+
+
+def default_num_proc() -> int:
+    """The cores this process may run on (`os.sched_getaffinity`, else `os.cpu_count`)."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not on Linux
+        return max(1, os.cpu_count() or 1)
+
+
+@dataclass
+class ChunkResult:
+    path: str
+    rows: int
+    ids: list[str]
+    splits: list[str | None]
+    groups: list[str]
+    labels: list[int]
+    planes: list[int]
+    masks: list[bool]
+    images: list[bool]
+    nbytes: list[int]
+    objects: list[tuple[int, str, int]]  # (row in chunk, category, count)
+    sha256: dict[int, bytes] = field(default_factory=dict)
+
+
+def _image_samples(rows: list[dict]) -> list[bytes]:
+    out, total = [], 0
+    for row in rows:
+        for img in (row["image"], row["mask"], *row["focal_stack"]):
+            if img is not None and total < _SAMPLE_BYTES:
+                out.append(img["bytes"])
+                total += len(img["bytes"])
+    return out
+
+
+def encode_chunk(rows: list[dict], path: str) -> ChunkResult:
+    """Complete, check and encode one chunk of builder rows; write it as the spool segment `path`."""
+    maker: RowMaker = _STATE["maker"]
+    official = _STATE["splits"]
+    raw_module.DETACHED_SHA256.clear()
+    done, res = [], ChunkResult(path, len(rows), [], [], [], [], [], [], [], [], [])
+    for k, raw_row in enumerate(rows):
+        row, info = maker.make(raw_row)
+        if official:
+            check_official_split(info, official, row["source_path"])
+        row["extra"] = encode_extra(row["extra"])
+        done.append(row)
+        res.ids.append(info.id)
+        res.splits.append(info.split)
+        res.groups.append(info.group)
+        res.labels.append(info.label)
+        res.planes.append(info.planes)
+        res.masks.append(info.has_mask)
+        res.images.append(row["image"] is not None)
+        res.nbytes.append(row_nbytes(row))
+        res.objects.extend((k, cat, n) for cat, n in info.objects.items())
+    batch = encode_rows(done, _STATE["schema"])
+    compress = compression_pays(_image_samples(done))
+    options = pa.ipc.IpcWriteOptions(compression="zstd" if compress else None)
+    with pa.OSFile(path, "wb") as sink, pa.ipc.new_file(sink, batch.schema, options=options) as w:
+        w.write_batch(batch)
+    res.sha256 = dict(raw_module.DETACHED_SHA256)
+    return res
+
+
+def read_segment(path: str | Path) -> pa.RecordBatch:
+    """A spool segment's rows (plain reads: a memory map would count the spool in RSS)."""
+    with pa.OSFile(str(path)) as source:
+        reader = pa.ipc.open_file(source)
+        batches = [reader.get_batch(i) for i in range(reader.num_record_batches)]
+    return batches[0] if len(batches) == 1 else pa.Table.from_batches(batches).combine_chunks().to_batches()[0]
+
+
+def _raw_files(row: dict) -> Iterator[RawFile]:
+    for key in ("image", "mask"):
+        if isinstance(row.get(key), RawFile):
+            yield row[key]
+    for plane in row.get("focal_stack") or ():
+        if isinstance(plane, RawFile):
+            yield plane
+
+
+def _row_size(row: dict) -> int:
+    n = 0
+    for key in ("image", "mask"):
+        v = row.get(key)
+        n += v.size if isinstance(v, RawFile) else len(v) if isinstance(v, bytes | bytearray) else 0
+    for v in row.get("focal_stack") or ():
+        n += v.size if isinstance(v, RawFile) else len(v) if isinstance(v, bytes | bytearray) else 0
+    return n
+
+
+class Ledger:
+    """Compact per-row facts of pass 1, in row order (see the module doc)."""
+
+    def __init__(self) -> None:
+        self.segments: list[tuple[str, int]] = []  # (path, rows)
+        self._ids: list[pa.Array] = []
+        self._groups: list[pa.Array] = []
+        self._splits: list[pa.Array] = []
+        self._ints: list[np.ndarray] = []  # columns: label, planes, mask, image, nbytes
+        self._obj_rows: list[np.ndarray] = []
+        self._obj_cats: list[np.ndarray] = []
+        self._obj_counts: list[np.ndarray] = []
+        self.categories: dict[str, int] = {}
+        self.rows = 0
+
+    def add(self, res: ChunkResult) -> None:
+        self.segments.append((res.path, res.rows))
+        self._ids.append(pa.array(res.ids, pa.string()))
+        self._groups.append(pa.array(res.groups, pa.string()))
+        self._splits.append(pa.array(res.splits, pa.string()))
+        self._ints.append(np.array([res.labels, res.planes, res.masks, res.images, res.nbytes], dtype=np.int64))
+        if res.objects:
+            rows, cats, counts = zip(*res.objects, strict=True)
+            self._obj_rows.append(np.asarray(rows, dtype=np.int64) + self.rows)
+            self._obj_cats.append(np.array([self.categories.setdefault(c, len(self.categories)) for c in cats]))
+            self._obj_counts.append(np.asarray(counts, dtype=np.int64))
+        self.rows += res.rows
+
+    def finish(self) -> None:
+        """Join the blocks into columns (call once, after the last chunk)."""
+        ints = np.concatenate(self._ints, axis=1) if self._ints else np.zeros((5, 0), dtype=np.int64)
+        self.label, self.planes, self.mask, self.image, self.nbytes = ints
+        self.ids = pa.chunked_array(self._ids, pa.string())
+        self.groups = pa.chunked_array(self._groups, pa.string())
+        self.split_names = pa.chunked_array(self._splits, pa.string())
+        self.obj_rows = np.concatenate(self._obj_rows) if self._obj_rows else np.zeros(0, dtype=np.int64)
+        self.obj_cats = np.concatenate(self._obj_cats) if self._obj_cats else np.zeros(0, dtype=np.int64)
+        self.obj_counts = np.concatenate(self._obj_counts) if self._obj_counts else np.zeros(0, dtype=np.int64)
+        self._ids = self._groups = self._splits = self._ints = []
+        self._obj_rows = self._obj_cats = self._obj_counts = []
+
+    def check_unique_ids(self, corpus: str) -> None:
+        """Raise RawLayoutError naming the first id that two rows share (and both rows)."""
+        counts = pc.value_counts(self.ids)
+        dups = pc.filter(counts.field("values"), pc.greater(counts.field("counts"), 1))
+        if len(dups):
+            dup = dups[0].as_py()
+            rows = np.flatnonzero(pc.equal(self.ids, dup).to_numpy(zero_copy_only=False))
+            raise RawLayoutError(f"{corpus}: duplicate id {dup!r} (rows {rows[0]} and {rows[1]})")
+
+    def segment_of(self) -> np.ndarray:
+        """The row offset at which each segment starts (and the total, last)."""
+        return np.concatenate([[0], np.cumsum([n for _, n in self.segments])]).astype(np.int64)
+
+    def fetch_rows(self, indices: Iterable[int]) -> list[dict]:
+        """Rows (as Python dicts) by their positions, read from the spool segments, in the given order."""
+        starts = self.segment_of()
+        out = []
+        for i in indices:
+            s = int(np.searchsorted(starts, i, side="right") - 1)
+            batch = read_segment(self.segments[s][0])
+            out.append(batch.slice(i - int(starts[s]), 1).to_pylist()[0])
+        return out
+
+
+class RowPipeline:
+    """Runs `encode_chunk` over a builder's rows with `num_proc` processes (inline for 1)."""
+
+    def __init__(self, maker: RowMaker, schema: pa.Schema, official_splits: tuple[str, ...], num_proc: int,
+                 spool_dir: Path) -> None:
+        _STATE.update(maker=maker, schema=schema, splits=tuple(official_splits))
+        self.spool_dir = spool_dir
+        spool_dir.mkdir(parents=True, exist_ok=True)
+        self.num_proc = num_proc
+        self._pool: ProcessPoolExecutor | None = None
+        if num_proc > 1:
+            import multiprocessing
+
+            ctx = multiprocessing.get_context("fork")  # workers inherit the builder and schema as they are
+            self._pool = ProcessPoolExecutor(num_proc, mp_context=ctx)
+
+    def run(self, rows: Iterable[dict], mark_used: Callable[[RawFile], None],
+            on_result: Callable[[ChunkResult], None]) -> None:
+        """Feed every row; `on_result` gets each chunk's result in row order."""
+        inflight: deque[Future | ChunkResult] = deque()
+        chunk: list[dict] = []
+        size = 0
+        n_chunks = 0
+
+        def submit() -> None:
+            nonlocal chunk, size, n_chunks
+            path = str(self.spool_dir / f"{n_chunks:08d}.arrow")
+            n_chunks += 1
+            if self._pool is None:
+                on_result(encode_chunk(chunk, path))
+            else:
+                inflight.append(self._pool.submit(encode_chunk, chunk, path))
+                while len(inflight) > 2 * self.num_proc:
+                    on_result(inflight.popleft().result())
+            chunk, size = [], 0
+
+        for row in rows:
+            for f in _raw_files(row):
+                mark_used(f)
+            chunk.append(row)
+            size += _row_size(row)
+            if len(chunk) >= CHUNK_ROWS or size >= CHUNK_BYTES:
+                submit()
+        if chunk:
+            submit()
+        while inflight:
+            on_result(inflight.popleft().result())
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+            self._pool = None
+        _STATE.clear()
+
+    def __enter__(self) -> RowPipeline:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
