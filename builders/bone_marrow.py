@@ -14,11 +14,13 @@ import re
 from collections.abc import Iterator
 from pathlib import Path
 
+import numpy as np
+
 from cytohub import synth
 from cytohub.builder import Builder, Label, Source
 from cytohub.builders.synthetic_pictures import blood_cell
 from cytohub.errors import RawLayoutError
-from cytohub.raw import RawFile, RawTree
+from cytohub.raw import RawTree
 
 G = "heme/granulocytic"
 # code, name, published count (openmedlab table), harmonized node, synthetic style
@@ -51,6 +53,7 @@ COUNTS = {c[0]: c[2] for c in CLASSES}
 DATA_FOLDER = "bone_marrow_cell_dataset"
 RANGE_RE = re.compile(r"^(\d{4})-(\d+)$")
 FILE_RE = re.compile(r"^([A-Za-z]{3})_(\d{5})\.jpe?g$", re.IGNORECASE)
+_KEY = 100_000  # image numbers have five digits
 
 
 def range_folder(i: int, count: int) -> str:
@@ -153,9 +156,10 @@ Bone-Marrow-Cytomorphology_MLL_Helmholtz_Fraunhofer (doi:10.7937/TCIA.AXH3-T579,
         for f in raw.named("abbreviations.csv"):
             parse_abbreviations(f.read_text(), f.path)
         codes = {c.lower(): c for c in CODES}
-        found: list[tuple[str, int, RawFile]] = []
-        seen: dict[str, RawFile] = {}
-        for f in raw.files(suffix=(".jpg", ".jpeg")):
+        files = raw.files(suffix=(".jpg", ".jpeg"))
+        # one int64 per image (class, number): a million images cost 8 MB here, not a Python object each
+        keys = np.empty(len(files), dtype=np.int64)
+        for j, f in enumerate(files):
             parts = f.parts
             pos = [i for i, p in enumerate(parts[:-1]) if p.lower() in codes]
             if not pos:
@@ -177,16 +181,21 @@ Bone-Marrow-Cytomorphology_MLL_Helmholtz_Fraunhofer (doi:10.7937/TCIA.AXH3-T579,
                 lo, hi = (int(x) for x in RANGE_RE.match(between[0]).groups())
                 if not lo <= num <= hi:
                     raise RawLayoutError(f"{f.path}: image number {num} is outside its range folder {between[0]}")
-            stem = f"{code}_{num:05d}"
-            if stem in seen:
-                raise RawLayoutError(f"{stem} appears twice: {seen[stem].path} and {f.path}")
-            seen[stem] = f
-            found.append((code, num, f))
-        if not found:
+            keys[j] = CODES.index(code) * _KEY + num
+        if not len(files):
             raise RawLayoutError(f"{raw.root}: no bone-marrow cell images found; expected {DATA_FOLDER}/<CODE>/"
                                  "[<range>/]<CODE>_NNNNN.jpg with CODE one of " + ", ".join(CODES))
-        for code, num, f in sorted(found, key=lambda t: (CODES.index(t[0]), t[1])):
-            yield {"id": f"{code}_{num:05d}", "image": f, "label": code, "source_path": f.path}
+        order = np.argsort(keys, kind="stable")  # by class, then number
+        ranked = keys[order]
+        twice = np.flatnonzero(ranked[1:] == ranked[:-1])
+        if len(twice):
+            a, b = files[int(order[twice[0]])], files[int(order[twice[0] + 1])]
+            code, num = divmod(int(ranked[twice[0]]), _KEY)
+            raise RawLayoutError(f"{CODES[code]}_{num:05d} appears twice: {a.path} and {b.path}")
+        for j in order.tolist():
+            f = files[j]
+            code, num = divmod(int(keys[j]), _KEY)
+            yield {"id": f"{CODES[code]}_{num:05d}", "image": f, "label": CODES[code], "source_path": f.path}
 
     # ------------------------------------------------------------------ synthetic raw layout
     def synthesize(self, root: Path, scale: str = "small", seed: int = 0) -> None:

@@ -17,9 +17,11 @@ staging folder next to it, removed by the next build).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
+import threading
 import time
 import uuid
 from collections.abc import Callable
@@ -147,6 +149,10 @@ def _build_into(builder: Builder, raw_path: Path, staging: Path, ratios: dict[st
     schema = storage_schema(builder.class_names())
     marker = _synthetic_marker(raw_path)
     ledger = Ledger()
+    # the card needs `datasets` and `huggingface_hub` (about 2 s of CPU to import): import them in the
+    # background while raw data are read and rows are encoded, not after the last shard is written
+    card_import = threading.Thread(target=_import_card, name="cytohub-import-card", daemon=True)
+    card_import.start()
 
     provenance = verify_raw(builder, raw_path, note=lambda m: note(m, None))  # downloads.json, .part files
     note("opening raw data", None)
@@ -195,10 +201,16 @@ def _build_into(builder: Builder, raw_path: Path, staging: Path, ratios: dict[st
         "files": {"used": counts[0], "skipped": counts[1], "list": accounting},
     }
     write_report(staging / REPORT, report)
-    from cytohub.card import render_card  # imports datasets: only now, once every row is written
+    card_import.join()
+    from cytohub.card import render_card
 
     (staging / "README.md").write_text(render_card(builder, report), encoding="utf-8")
     return report
+
+
+def _import_card() -> None:
+    with contextlib.suppress(Exception):  # a failing import fails again, with its error, where it is used
+        import cytohub.card  # noqa: F401
 
 
 def _user_inputs(inputs: RecordList, provenance: dict[str, dict]) -> RecordList:

@@ -121,6 +121,7 @@ def _body(b: Builder, r: dict[str, Any]):
                                                if any(k != "0" for s in r["splits"].values()
                                                       for k in s["focal_planes"]) else "")
            + '\nds.features["label"].int2str(row["label"])\n```')
+    yield _loading_in_parallel(b.name, splits[0], len(r["splits"][splits[0]]["shards"]))
 
     rows = [[s, v["num_examples"], v["groups"], ", ".join(v["shards"]), f"{v['num_bytes'] / 1e6:.1f} MB"]
             for s, v in r["splits"].items()]
@@ -205,6 +206,30 @@ def _figures(assets: list[str], annotated: bool):
             figs.append(f"{FIGURE_CAPTIONS[name]}\n\n![{name[:-4].replace('-', ' ')}]({a})")
     if figs:
         yield "## Sample figures\n\n" + "\n\n".join(figs)
+
+
+def _loading_in_parallel(name: str, split: str, shards: int) -> str:
+    """Card text: streaming with DataLoader workers (each worker and each node reads whole shards)."""
+    text = (f"Streaming with several readers: `datasets` hands each DataLoader worker, and each node of "
+            f"`split_dataset_by_node`, whole shards. The `{split}` split has {shards} shard"
+            + ("s" if shards != 1 else "") + ".")
+    code = ("```python\nfrom torch.utils.data import DataLoader\n\n"
+            f'ds = load_dataset("ORG/{name}", split="{split}", streaming=True)\n')
+    if _has_reshard() and shards < 8:
+        text += (" With fewer shards than workers, `reshard()` splits them into one shard per Parquet row "
+                 "group (at most 100 rows each), so every worker gets work.")
+        code += "ds = ds.reshard()  # one shard per row group\n"
+    code += ("# on several nodes: ds = split_dataset_by_node(ds, rank=rank, world_size=world_size)\n"
+             "# (from datasets.distributed; a shard count that is a multiple of world_size splits by shards)\n"
+             "loader = DataLoader(ds, batch_size=None, num_workers=4)  # rows one by one; add transforms\n```")
+    return text + "\n\n" + code
+
+
+def _has_reshard() -> bool:
+    """Whether the installed `datasets` has IterableDataset.reshard() (5.x does)."""
+    from datasets import IterableDataset
+
+    return hasattr(IterableDataset, "reshard")
 
 
 def _license_text(b: Builder) -> str:

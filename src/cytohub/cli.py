@@ -260,6 +260,13 @@ def build(
     download_first: Annotated[bool, typer.Option("--download", help="First fetch the official files into the raw "
                                                                     "folder (as `cytohub download NAME`; mirror "
                                                                     "from CYTOHUB_MIRROR).")] = False,
+    num_proc: Annotated[int | None, typer.Option(help="Processes that read, check and encode rows (default: the "
+                                                      "cores available); the output is the same for any value.",
+                                                 show_default=False)] = None,
+    num_shards: Annotated[int | None, typer.Option(help="Shards per split (default: up to 64, each >= 16 MiB, so "
+                                                        "DataLoader workers and nodes all get shards); more if a "
+                                                        "shard would pass --max-shard-size.",
+                                                   show_default=False)] = None,
     quiet: Quiet = False,
 ) -> None:
     """Build a Hub-ready dataset folder (Parquet shards, card, figures, build report) from a raw download."""
@@ -288,7 +295,8 @@ def build(
     from cytohub.build import parse_size
 
     result = _run_build(run_build, b, raw, out, quiet, split=split, seed=seed,
-                        max_shard_bytes=parse_size(max_shard_size), overwrite=overwrite, tmp_dir=tmp_dir)
+                        max_shard_bytes=parse_size(max_shard_size), overwrite=overwrite, tmp_dir=tmp_dir,
+                        num_proc=num_proc, num_shards=num_shards)
     if not quiet:
         _print_build(result)
 

@@ -98,6 +98,10 @@ class FileTable:
             np.zeros(0, dtype=bool)
         self.sha: np.ndarray | None = None  # (n, 32) uint8 once the first loose input is hashed
         self.files = np.flatnonzero(self.kind == FILE)
+        self._zip = {c: self.table.column(c).to_numpy() for c in ("hoff", "csize", "ctype", "flags", "crc")}
+        orig = self.table.column("orig")
+        self._orig = orig.chunk(0) if n else None
+        self._has_orig = orig.is_valid().to_numpy(zero_copy_only=False) if n else np.zeros(0, dtype=bool)
         self._file_set: np.ndarray | None = None
 
     # ----------------------------------------------------------------- queries
@@ -109,12 +113,11 @@ class FileTable:
 
     def orig(self, i: int) -> str | None:
         """A zip member's name as stored in the zip, when it differs from the end of its path."""
-        return self.table.column("orig")[int(i)].as_py()
+        return self._orig[int(i)].as_py() if self._has_orig[i] else None
 
     def zip_fields(self, i: int) -> tuple[int, int, int, int, int]:
-        t, i = self.table, int(i)
-        return (t.column("hoff")[i].as_py(), t.column("csize")[i].as_py(), t.column("ctype")[i].as_py(),
-                t.column("flags")[i].as_py(), t.column("crc")[i].as_py())
+        z = self._zip
+        return (int(z["hoff"][i]), int(z["csize"][i]), int(z["ctype"][i]), int(z["flags"][i]), int(z["crc"][i]))
 
     def find(self, path: str) -> int | None:
         """The index of the first entry with exactly this path (binary search), or None."""
@@ -178,8 +181,8 @@ class FileTable:
 class FileList(Sequence):
     """A read-only sequence of RawFile objects over table indices (created when accessed)."""
 
-    def __init__(self, make, idx: np.ndarray) -> None:
-        self._make, self._idx = make, idx
+    def __init__(self, make, idx: np.ndarray, paths) -> None:
+        self._make, self._idx, self._paths = make, idx, paths
 
     def __len__(self) -> int:
         return len(self._idx)
@@ -190,8 +193,8 @@ class FileList(Sequence):
         return self._make(int(self._idx[i]))
 
     def __iter__(self):
-        for j in self._idx:
-            yield self._make(int(j))
+        for i, path in self._paths(self._idx):
+            yield self._make(i, path)
 
     def __repr__(self) -> str:
         return f"<{len(self)} raw files>"

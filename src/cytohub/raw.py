@@ -430,9 +430,9 @@ class RawTree:
             )
 
     # ----------------------------------------------------------------- reading
-    def _file(self, i: int) -> RawFile:
+    def _file(self, i: int, path: str | None = None) -> RawFile:
         t = self._table
-        path = t.path(i)
+        path = t.path(i) if path is None else path
         slot = self._slots[t.slot[i]]
         if slot[0] == "dir":
             base, prefix = slot[1], slot[2]
@@ -481,11 +481,11 @@ class RawTree:
         if pattern:
             rx = re.compile(pattern, re.IGNORECASE)
             idx = np.array([i for i, p in self._table.paths_of(idx) if rx.search(p)], dtype=np.int64)
-        return FileList(self._file, idx)
+        return FileList(self._file, idx, self._table.paths_of)
 
     def named(self, name: str) -> FileList:
         """Files whose base name equals `name` (case-insensitive), wherever they are."""
-        return FileList(self._file, self._table.select(name=name))
+        return FileList(self._file, self._table.select(name=name), self._table.paths_of)
 
     def one(self, name: str, what: str = "") -> RawFile:
         """The single file called `name` anywhere in the tree, or a clear error."""

@@ -16,7 +16,8 @@ uncompressed (dataset-viewer `PARQUET_AND_INFO_MAX_ROW_GROUP_BYTE_SIZE_FOR_COPY`
 
 Columns: encoded image bytes (JPEG, PNG, ...) are stored without Parquet compression unless zstd saves at
 least `COMPRESS_MIN_SAVING` of them (raw formats such as BMP or uncompressed TIFF): zstd over JPEG saves a
-few percent and costs time on every read; every other column is zstd-compressed. Statistics and the page
+few percent and costs time on every read; every other column is zstd-compressed. Image bytes are never
+dictionary-encoded (every image is distinct; trying costs time). Statistics and the page
 index (column and offset indexes, used by the viewer and by `datasets` to seek) are written for every column
 except the image bytes, whose min/max would be meaningless. Shards are named
 `<split>-NNNNN-of-NNNNN.parquet`. The same rows in the same order give byte-identical files.
@@ -89,6 +90,7 @@ def parquet_options(schema: pa.Schema, compress_images: bool) -> dict:
         "compression": {c: ("zstd" if compress_images or c not in images else "none") for c in leaves},
         "compression_level": {c: _ZSTD_LEVEL for c in leaves if compress_images or c not in images},
         "write_statistics": [c for c in leaves if c not in images],
+        "use_dictionary": [c for c in leaves if c not in images],
         "write_page_index": True,
     }
     if _CDC:
@@ -125,7 +127,11 @@ def plan_shards(row_bytes: np.ndarray, max_shard_bytes: int, num_shards: int | N
     n = shard_count(total, rows, max_shard_bytes, num_shards)
     before = np.cumsum(row_bytes) - row_bytes  # bytes before each row
     while True:
-        cuts = np.searchsorted(before, [total * k / n for k in range(1, n)], side="left")
+        targets = np.array([total * k / n for k in range(1, n)])
+        cuts = np.searchsorted(before, targets, side="left")  # first row starting at or after the target
+        prev = np.maximum(cuts - 1, 0)  # or the row boundary just before it, whichever is nearer
+        nearer = np.abs(before[prev] - targets) < np.abs(before[np.minimum(cuts, rows - 1)] - targets)
+        cuts = np.where(nearer & (cuts < rows), prev, cuts)
         bounds = [0, *sorted({int(c) for c in cuts if 0 < c < rows}), rows]
         counts = [b - a for a, b in zip(bounds, bounds[1:], strict=False)]
         sizes = [int(row_bytes[a:b].sum()) for a, b in zip(bounds, bounds[1:], strict=False)]
