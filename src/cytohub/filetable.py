@@ -17,14 +17,17 @@ from collections.abc import Set as AbstractSet
 from typing import Any
 
 import numpy as np
-import pyarrow as pa
-import pyarrow.compute as pc
 
 BLOCK = 1 << 16
 FILE, LITTER = 0, 1  # entry kinds: a file of the tree, or a file set aside (never a row's source)
 _COLUMNS = ("path", "size", "kind", "slot", "hoff", "csize", "ctype", "flags", "crc", "orig", "top")
-_TYPES = (pa.large_binary(), pa.int64(), pa.int8(), pa.int32(), pa.int64(), pa.int64(), pa.int16(), pa.int32(),
-          pa.int64(), pa.large_string(), pa.bool_())
+
+
+def _types() -> tuple:
+    import pyarrow as pa  # imported when a tree is first scanned: the CLI starts without it
+
+    return (pa.large_binary(), pa.int64(), pa.int8(), pa.int32(), pa.int64(), pa.int64(), pa.int16(), pa.int32(),
+            pa.int64(), pa.large_string(), pa.bool_())
 
 
 def _encode(path: str) -> bytes:
@@ -40,8 +43,8 @@ class FileTable:
 
     def __init__(self) -> None:
         self._pending: list[list[Any]] = [[] for _ in _COLUMNS]
-        self._blocks: list[pa.RecordBatch] = []
-        self.table: pa.Table | None = None
+        self._blocks: list = []  # pyarrow RecordBatches of BLOCK entries
+        self.table = None  # a pyarrow Table once sealed
         self.reasons: list[str] = []  # reason id k -> self.reasons[k - 1]
         self._reason_ids: dict[str, int] = {}
 
@@ -73,15 +76,20 @@ class FileTable:
             self._flush()
 
     def _flush(self) -> None:
+        import pyarrow as pa
+
         if self._pending[0]:
-            arrays = [pa.array(col, type=t) for col, t in zip(self._pending, _TYPES, strict=True)]
+            arrays = [pa.array(col, type=t) for col, t in zip(self._pending, _types(), strict=True)]
             self._blocks.append(pa.RecordBatch.from_arrays(arrays, names=list(_COLUMNS)))
             self._pending = [[] for _ in _COLUMNS]
 
     def seal(self) -> None:
         """Sort every entry by path; from now on entries are addressed by their index in that order."""
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
         self._flush()
-        schema = pa.schema(list(zip(_COLUMNS, _TYPES, strict=True)))
+        schema = pa.schema(list(zip(_COLUMNS, _types(), strict=True)))
         table = pa.Table.from_batches(self._blocks, schema=schema)
         self._blocks = []
         if table.num_rows:
@@ -135,6 +143,9 @@ class FileTable:
     def select(self, suffixes: tuple[str, ...] | None = None, name: str | None = None) -> np.ndarray:
         """Indices (in path order) of the files whose name ends with one of `suffixes` / equals `name`
         (both case-insensitive)."""
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
         idx = self.files
         if not len(idx) or (suffixes is None and name is None):
             return idx
@@ -152,6 +163,8 @@ class FileTable:
 
     def paths_of(self, idx: np.ndarray) -> Iterator[tuple[int, str]]:
         """(index, path) for the given indices, decoded block by block."""
+        import pyarrow as pa
+
         for start in range(0, len(idx), BLOCK):
             part = idx[start:start + BLOCK]
             for i, raw in zip(part, self._paths.take(pa.array(part)).to_pylist(), strict=True):

@@ -190,12 +190,14 @@ class Ledger:
     def fetch_rows(self, indices: Iterable[int]) -> list[dict]:
         """Rows (as Python dicts) by their positions, read from the spool segments, in the given order."""
         starts = self.segment_of()
-        out = []
-        for i in indices:
-            s = int(np.searchsorted(starts, i, side="right") - 1)
+        indices = list(indices)
+        seg_of = {i: int(np.searchsorted(starts, i, side="right") - 1) for i in indices}
+        rows: dict[int, dict] = {}
+        for s in sorted(set(seg_of.values())):  # each segment read once
             batch = read_segment(self.segments[s][0])
-            out.append(batch.slice(i - int(starts[s]), 1).to_pylist()[0])
-        return out
+            for i in (i for i in indices if seg_of[i] == s):
+                rows[i] = batch.slice(i - int(starts[s]), 1).to_pylist()[0]
+        return [rows[i] for i in indices]
 
 
 class RowPipeline:
