@@ -46,6 +46,13 @@ def generate(path: Path, rows: int, tiny: bool) -> None:
     total = sum(bm.COUNTS.values())
     counts = {c: max(1, round(rows * n / total)) for c, n in bm.COUNTS.items()}
     counts["ART"] += rows - sum(counts.values())
+    cap = 99_999  # file names have five digits: spread what a class cannot hold over the others
+    while max(counts.values()) > cap:
+        over = sum(max(0, n - cap) for n in counts.values())
+        counts = {c: min(n, cap) for c, n in counts.items()}
+        room = [c for c in bm.CODES if counts[c] < cap]
+        for k, c in enumerate(room):
+            counts[c] += over // len(room) + (k < over % len(room))
     styles = {c[0]: c[4] for c in bm.CLASSES}
     size = (24, 24) if tiny else (250, 250)
     pool = {}

@@ -51,7 +51,7 @@ CODES = tuple(c[0] for c in CLASSES)
 HARMONIZED = {c[0]: c[3] for c in CLASSES}
 COUNTS = {c[0]: c[2] for c in CLASSES}
 DATA_FOLDER = "bone_marrow_cell_dataset"
-RANGE_RE = re.compile(r"^(\d{4})-(\d+)$")
+RANGE_RE = re.compile(r"^(\d+)-(\d+)$")  # any N-M: 0001-1000, 10001-11000, 19001-19630
 FILE_RE = re.compile(r"^([A-Za-z]{3})_(\d{5})\.jpe?g$", re.IGNORECASE)
 _KEY = 100_000  # image numbers have five digits
 
