@@ -259,21 +259,25 @@ def pc_index_in(values, names: list[str]) -> np.ndarray:
 
 
 def _collect_samples(builder: Builder, ledger: Ledger) -> figures.SampleCollector:
-    """The sample figures' rows, read back from the spool: the first row of each class (the grid's row
-    order), the first `figures.PER_CLASS` rows with an image of each class, the first focal stack; offered
-    in row order, they give the collector what offering every row would."""
+    """The sample figures' rows, read back from the spool. The collector keeps, per class, the rows with the
+    smallest `figures.sample_priority(id)` and, per object category, crops from the rows with the smallest
+    `figures.crop_priority(id)`; offering just those rows (and the first focal stack) gives the collector
+    exactly what offering every row would, without reading the whole spool again."""
+    ids = ledger.ids.to_pylist()
+    labels = ledger.label
+    per_class = figures.PER_CLASS if builder.labels else figures.UNLABELLED_SAMPLES
     wanted: set[int] = set()
-    first: dict[int, int] = {}
-    with_image: dict[int, int] = {}
-    for i, (lab, img) in enumerate(zip(ledger.label.tolist(), ledger.image.tolist(), strict=True)):
-        if lab not in first:
-            first[lab] = i
-            wanted.add(i)
-        if img and with_image.get(lab, 0) < figures.PER_CLASS:
-            with_image[lab] = with_image.get(lab, 0) + 1
-            wanted.add(i)
-        if len(first) > figures.MAX_CLASSES + 1 and all(v >= figures.PER_CLASS for v in with_image.values()):
-            break
+    with_image = np.flatnonzero(ledger.image > 0)
+    prio = np.array([figures.sample_priority(ids[i]) for i in with_image.tolist()], dtype=np.uint64)
+    for lab in np.unique(labels[with_image]).tolist():
+        rows = with_image[labels[with_image] == lab]
+        order = np.argsort(prio[labels[with_image] == lab], kind="stable")[:per_class]
+        wanted.update(rows[order].tolist())
+    if len(ledger.obj_rows):
+        crop_prio = {i: figures.crop_priority(ids[i]) for i in np.unique(ledger.obj_rows).tolist()}
+        for cat in np.unique(ledger.obj_cats).tolist():
+            rows = sorted(set(ledger.obj_rows[ledger.obj_cats == cat].tolist()), key=lambda i: (crop_prio[i], i))
+            wanted.update(r for r in rows[:figures.CROPS_PER_CATEGORY] if ledger.image[r] > 0)
     stacks = np.flatnonzero(ledger.planes > 1)
     if len(stacks):
         wanted.add(int(stacks[0]))

@@ -52,6 +52,17 @@ def _priority(*keys: object) -> int:
     return int.from_bytes(hashlib.sha1("\x1f".join(map(str, keys)).encode()).digest()[:8], "big")
 
 
+def sample_priority(row_id: str) -> int:
+    """The rank of a row in its class's random draw (smallest first)."""
+    return _priority("sample", row_id)
+
+
+def crop_priority(row_id: str) -> int:
+    """The rank of a row's objects in their category's random draw of crops (smallest first; the objects
+    of one row follow in their order)."""
+    return _priority("crop", row_id)
+
+
 def to_display(im: Image.Image) -> Image.Image:
     """An 8-bit RGB rendering of an image of any mode, for figures only: 16-bit, 32-bit and float images are
     scaled from their own minimum..maximum to 0..255 (a 16-bit image shown as 8-bit would be white), CMYK and
@@ -94,7 +105,7 @@ class SampleCollector:
         self.titles = {lab.name: _class_title(lab.name, lab.path) for lab in builder.labels}
         self.categories = [lab.name for lab in builder.object_labels]
         self.by_class: dict[str, list[tuple[int, str, Image.Image]]] = {}  # name -> [(priority, id, thumb)]
-        self.crops: dict[str, list[tuple[int, str, Image.Image]]] = {}  # category -> [(priority, key, crop)]
+        self.crops: dict[str, list[tuple[tuple[int, int], str, Image.Image]]] = {}  # category -> [(rank, key, crop)]
         self.seen_categories: set[str] = set()
         self.stack: dict[str, Any] | None = None
         self.has_masks = False
@@ -114,7 +125,7 @@ class SampleCollector:
             return decoded["im"]
 
         if row["image"] is not None:
-            prio = _priority("sample", rid)
+            prio = sample_priority(rid)
             bucket = self.by_class.setdefault(key, [])
             limit = PER_CLASS if self.names else UNLABELLED_SAMPLES
             if len(bucket) < limit or prio < bucket[-1][0]:
@@ -124,8 +135,9 @@ class SampleCollector:
                 bucket.append((prio, rid, thumb))
                 bucket.sort(key=lambda t: (t[0], t[1]))
                 del bucket[limit:]
+            row_prio = crop_priority(rid)
             for i, obj in enumerate(objects):
-                prio = _priority("crop", rid, i)
+                prio = (row_prio, i)
                 bucket = self.crops.setdefault(obj["category"], [])
                 if len(bucket) < CROPS_PER_CATEGORY or prio < bucket[-1][0]:
                     crop = self._crop(*image(), obj)
