@@ -31,7 +31,7 @@ from typing import Any
 
 import numpy as np
 
-from cytohub import __version__, figures, splits
+from cytohub import __version__, figures, images, splits
 from cytohub.builder import Builder
 from cytohub.download import RECORD_FILES, verify_raw
 from cytohub.encode import storage_schema
@@ -149,6 +149,7 @@ def _build_into(builder: Builder, raw_path: Path, staging: Path, ratios: dict[st
     schema = storage_schema(builder.class_names())
     marker = _synthetic_marker(raw_path)
     ledger = Ledger()
+    image_stats = images.ImageStats()
     # the card needs `datasets` and `huggingface_hub` (about 2 s of CPU to import): import them in the
     # background while raw data are read and rows are encoded, not after the last shard is written
     card_import = threading.Thread(target=_import_card, name="cytohub-import-card", daemon=True)
@@ -166,6 +167,7 @@ def _build_into(builder: Builder, raw_path: Path, staging: Path, ratios: dict[st
 
         def collect(res: ChunkResult) -> None:
             ledger.add(res)
+            image_stats.merge(res.image_stats)
             tree.record_sha256(res.sha256)
             note("rows", ledger.rows)
 
@@ -197,6 +199,7 @@ def _build_into(builder: Builder, raw_path: Path, staging: Path, ratios: dict[st
                        "max_shard_bytes": max_shard_bytes, "num_shards": num_shards},
         "inputs": inputs,
         **stats,
+        "images": image_stats.summary(),
         "assets": assets,
         "files": {"used": counts[0], "skipped": counts[1], "list": accounting},
     }

@@ -109,6 +109,7 @@ def _body(b: Builder, r: dict[str, Any]):
              ["Magnification", b.magnification],
              ["Pixel size (um/px)", b.mpp if b.mpp is not None else "not stated by the source (`mpp` is null)"],
              ["Images / units as published", b.num_images], ["Rows in this build", r["num_rows"]],
+             *_image_facts(r.get("images") or {}),
              ["Tasks", ", ".join(b.task_categories)], ["License", _license_text(b)],
              ["Redistribution", b.redistribution], ["Raw layout", b.layout], ["Homepage", b.homepage]]
     yield "## Quick facts\n\n" + _table(["", ""], [f for f in facts if f[1] not in (None, "")])
@@ -162,7 +163,7 @@ def _body(b: Builder, r: dict[str, Any]):
            + (f"Attribution: {b.attribution}\n\n" if b.attribution else "")
            + "This is a format conversion of the original release by cytohub; the original authors own the "
              "data and its license applies. cytohub adds no rights and makes no changes to image pixels "
-             "(image bytes are passed through as published).")
+             "(image bytes are passed through as published" + _orientation_note(r.get("images") or {}) + ").")
 
     inputs = _table(["raw file", "bytes", "sha256"], [[i["path"], i["size"], f"`{i['sha256']}`"]
                                                       for i in r["inputs"][:50]])
@@ -230,6 +231,30 @@ def _has_reshard() -> bool:
     from datasets import IterableDataset
 
     return hasattr(IterableDataset, "reshard")
+
+
+def _image_facts(images: dict[str, Any]) -> list[list[Any]]:
+    """Quick-facts rows: format, mode and size range of the stored images, focal planes and masks."""
+    rows = []
+    titles = {"image": "Images", "focal_stack": "Focal planes", "mask": "Masks"}
+    for role, title in titles.items():
+        s = images.get(role)
+        if not s:
+            continue
+        kinds = ", ".join(f"{k} {n:,}" for k, n in s["formats"].items())
+        modes = ", ".join(f"{k} {n:,}" for k, n in s["modes"].items())
+        (w0, w1), (h0, h1) = s["width"], s["height"]
+        size = f"{w0}x{h0} px" if (w0, h0) == (w1, h1) else f"{w0}-{w1} x {h0}-{h1} px"
+        rows.append([f"{title} (format, mode, size)", f"{kinds}; mode {modes}; {size}"])
+    return rows
+
+
+def _orientation_note(images: dict[str, Any]) -> str:
+    n = (images.get("exif_orientation_normalised") or {}).get("count", 0)
+    if not n:
+        return ""
+    return (f"; {n:,} image(s) carried an EXIF orientation tag other than 1, which was set to 1 (metadata only) so "
+            "that pixels, masks and geometry share the stored frame when `datasets` decodes them")
 
 
 def _license_text(b: Builder) -> str:

@@ -13,20 +13,23 @@ The draw is random but reproducible and independent of the order rows arrive in:
 priority from a hash of its id (a "bottom-k" sample), and the `k` smallest priorities of each class are kept.
 Only thumbnails are kept in memory (never image bytes): at most PER_CLASS x classes thumbnails of 128 px.
 Images of every mode are rendered for the eye (16-bit and float scaled by their own range, CMYK and palette
-converted, transparency composited on white); the stored pixels are never changed.
+converted, transparency composited on white); the stored pixels are never changed. Every image is opened
+through `images.open_header`: its declared size is checked against the pixel limit before it is decoded, and
+an image that does not decode is an error naming its raw file.
 """
 
 from __future__ import annotations
 
 import hashlib
-import io
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
+from cytohub import images
 from cytohub.builder import Builder
+from cytohub.errors import RawFileError
 
 PER_CLASS = 4
 UNLABELLED_SAMPLES = 12  # corpora without image-level classes (detection, segmentation): three rows of four
@@ -68,9 +71,15 @@ def to_display(im: Image.Image) -> Image.Image:
     scaled from their own minimum..maximum to 0..255 (a 16-bit image shown as 8-bit would be white), CMYK and
     palette images converted, transparency composited on white."""
     if im.mode in ("I;16", "I;16B", "I;16L", "I;16N", "I", "F"):
-        arr = np.asarray(im, dtype=np.float64)
-        lo, hi = float(arr.min()), float(arr.max())
-        arr = (arr - lo) * (255.0 / (hi - lo)) if hi > lo else np.zeros_like(arr)
+        arr = np.asarray(im, dtype=np.float32)  # scaled in place: 4 bytes per pixel at most
+        finite = np.isfinite(arr)
+        if not finite.all():  # float images with NaN or infinity: the range of the finite values, NaN black
+            lo, hi = (float(arr[finite].min()), float(arr[finite].max())) if finite.any() else (0.0, 0.0)
+            np.copyto(arr, np.clip(np.nan_to_num(arr, nan=lo, posinf=hi, neginf=lo), lo, hi))
+        else:
+            lo, hi = float(arr.min()), float(arr.max())
+        arr -= lo
+        arr *= 255.0 / (hi - lo) if hi > lo else 0.0
         return Image.fromarray(arr.astype(np.uint8)).convert("RGB")
     if im.mode == "P":
         im = im.convert("RGBA")
@@ -81,13 +90,18 @@ def to_display(im: Image.Image) -> Image.Image:
     return im.convert("RGB")
 
 
-def _open_scaled(data: bytes, longest: int) -> tuple[Image.Image, tuple[int, int]]:
-    """(RGB rendering whose longest side is about `longest`, original size)."""
-    im = Image.open(io.BytesIO(data))
+def _open_scaled(data: bytes, longest: int, where: str) -> tuple[Image.Image, tuple[int, int]]:
+    """(RGB rendering whose longest side is about `longest`, original size). Raises RawFileError naming
+    `where` for an image over the pixel limit or one that does not decode."""
+    im = images.open_header(data, where)  # the declared size is checked before anything decodes
     full = im.size  # before draft(), which may decode a JPEG at a reduced size
-    if im.format == "JPEG":
-        im.draft(im.mode, (longest * 2, longest * 2))
-    return to_display(im), full
+    try:
+        if im.format == "JPEG":
+            im.draft(im.mode, (longest * 2, longest * 2))
+        return to_display(im), full
+    except Exception as exc:  # the build checks headers only; corrupt pixel data fails here
+        raise RawFileError(f"{where}: the image does not decode for the sample figures "
+                           f"({type(exc).__name__}: {exc})") from None
 
 
 def _fit(im: Image.Image, longest: int) -> Image.Image:
@@ -118,10 +132,11 @@ class SampleCollector:
         objects = row.get("objects") or []
         self.seen_categories.update(o["category"] for o in objects)
         decoded: dict[str, Any] = {}  # the image, decoded once per row at most
+        where = row.get("source_path") or rid
 
         def image() -> tuple[Image.Image, tuple[int, int]]:
             if "im" not in decoded:
-                decoded["im"] = _open_scaled(row["image"]["bytes"], 4 * THUMB)
+                decoded["im"] = _open_scaled(row["image"]["bytes"], 4 * THUMB, where)
             return decoded["im"]
 
         if row["image"] is not None:
@@ -149,7 +164,8 @@ class SampleCollector:
         if row.get("mask") is not None:
             self.has_masks = True
         if self.stack is None and len(row["focal_stack"]) > 1:
-            self.stack = {"planes": [_fit(_open_scaled(p["bytes"], THUMB)[0], THUMB) for p in row["focal_stack"]],
+            self.stack = {"planes": [_fit(_open_scaled(p["bytes"], THUMB, f"{where} (focal plane {i})")[0], THUMB)
+                                     for i, p in enumerate(row["focal_stack"])],
                           "z_um": row["z_um"], "id": rid}
 
     def _colour(self, cat: str) -> tuple[int, int, int]:
@@ -309,7 +325,7 @@ def _class_title(name: str, path: tuple[str, ...]) -> str:
 def _overlay(im: Image.Image, mask_bytes: bytes) -> Image.Image:
     """The thumbnail with every non-zero value of a label map overlaid in a colour of its own (alpha 0.45)."""
     try:
-        mask = Image.open(io.BytesIO(mask_bytes))
+        mask = images.open_header(mask_bytes, "mask")  # the pixel limit before decoding
         mask.load()
     except Exception:  # a mask that does not decode is reported by the build and validate, not here
         return im

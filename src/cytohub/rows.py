@@ -37,6 +37,7 @@ class RowMaker:
         self.labels = builder.label_index()
         self.class_index = {name: i for i, name in enumerate(builder.class_names())}
         self.objects = builder.object_index()
+        self.image_stats = images.ImageStats()  # formats, modes and sizes of the stored images
 
     def make(self, row: dict[str, Any]) -> tuple[dict[str, Any], RowInfo]:
         unknown = set(row) - ROW_KEYS
@@ -49,7 +50,7 @@ class RowMaker:
         where = row.get("source_path") or rid
 
         image = self._image(row.get("image"), where, sources)
-        stack = [self._image(p, where, sources) for p in row.get("focal_stack") or []]
+        stack = [self._image(p, where, sources, "focal_stack") for p in row.get("focal_stack") or []]
         if stack and "z_um" in row and row["z_um"] is None:
             z_um = None  # plane spacing not stated by the source: the order is known, the distances are not
         else:
@@ -58,7 +59,7 @@ class RowMaker:
                 raise RawLayoutError(f"{where}: {len(stack)} focal planes but {len(z_um)} z values")
         if z_um and any(b <= a for a, b in zip(z_um, z_um[1:], strict=False)):
             raise RawLayoutError(f"{where}: focal planes are not in strictly increasing z order: {z_um}")
-        mask = self._image(row.get("mask"), where, sources)
+        mask = self._image(row.get("mask"), where, sources, "mask")
 
         label_name = row.get("label")
         if label_name is None or label_name == -1:
@@ -105,7 +106,7 @@ class RowMaker:
         info = RowInfo(rid, row.get("split"), group_key, label, counts, len(stack), mask is not None)
         return out, info
 
-    def _image(self, value: Any, where: str, sources: list[str]) -> dict | None:
+    def _image(self, value: Any, where: str, sources: list[str], role: str = "image") -> dict | None:
         if value is None:
             return None
         if isinstance(value, RawFile):
@@ -119,8 +120,9 @@ class RowMaker:
         else:
             raise TypeError(f"{self.builder.name}: an image must be a RawFile, bytes or {{'bytes', 'path'}}, "
                             f"got {type(value).__name__}")
-        images.check(data, where)
-        return {"bytes": data, "path": path}
+        prepared = images.prepare(data, where)  # checked; EXIF orientation normalised to the stored frame
+        self.image_stats.add(role, prepared, where)
+        return {"bytes": prepared.data, "path": path}
 
     def _object(self, obj: dict, where: str) -> dict:
         if set(obj) - OBJECT_KEYS or "category" not in obj:

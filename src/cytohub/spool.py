@@ -28,6 +28,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from cytohub import images
 from cytohub import raw as raw_module
 from cytohub.encode import encode_extra, encode_rows, row_nbytes
 from cytohub.errors import RawLayoutError
@@ -64,6 +65,7 @@ class ChunkResult:
     nbytes: list[int]
     objects: list[tuple[int, str, int]]  # (row in chunk, category, count)
     sha256: dict[int, bytes] = field(default_factory=dict)
+    image_stats: images.ImageStats | None = None  # formats, modes and sizes of the chunk's images
 
 
 def _image_samples(rows: list[dict]) -> list[bytes]:
@@ -81,6 +83,7 @@ def encode_chunk(rows: list[dict], path: str) -> ChunkResult:
     maker: RowMaker = _STATE["maker"]
     official = _STATE["splits"]
     raw_module.DETACHED_SHA256.clear()
+    maker.image_stats = images.ImageStats()  # this chunk's, returned with its result
     done, res = [], ChunkResult(path, len(rows), [], [], [], [], [], [], [], [], [])
     for k, raw_row in enumerate(rows):
         row, info = maker.make(raw_row)
@@ -103,6 +106,7 @@ def encode_chunk(rows: list[dict], path: str) -> ChunkResult:
     with pa.OSFile(path, "wb") as sink, pa.ipc.new_file(sink, batch.schema, options=options) as w:
         w.write_batch(batch)
     res.sha256 = dict(raw_module.DETACHED_SHA256)
+    res.image_stats = maker.image_stats
     return res
 
 

@@ -214,13 +214,18 @@ def _decode(v: Validation, img: dict | None, where: str) -> tuple[int, int] | No
         v.problem("images", f"{where}: no image bytes")
         return None
     try:
-        fmt, w, h = images.sniff(img["bytes"], where)
+        head = images.header(img["bytes"], where)  # the pixel limit is checked before decoding
         images.decode(img["bytes"], where)
     except CytohubError as exc:
         v.problem("images", str(exc))
         return None
     v.images_decoded += 1
-    return (w, h)
+    if head.orientation != 1:
+        (dw, dh) = head.decoded_size
+        v.problem("images", f"{where}: EXIF orientation {head.orientation}: datasets shows it as {dw}x{dh}, "
+                            f"rotated or mirrored from its stored {head.width}x{head.height} pixels that masks and "
+                            "geometry refer to; rebuild it with this cytohub")
+    return head.decoded_size  # the size datasets gives users
 
 
 def _check_object(v: Validation, where: str, obj: dict, size: tuple[int, int] | None) -> None:
