@@ -282,7 +282,7 @@ def test_wheel_ships_builders_cards_taxonomy_and_entry_point(tmp_path):
     ep = next(n for n in names if n.endswith("entry_points.txt"))
     text = zipfile.ZipFile(wheel).read(ep).decode()
     assert "[cytohub.builders]" in text and "builtin = cytohub.builders" in text
-    assert "cytohub = cytohub.cli:main" in text
+    assert "cytohub = cytohub.__main__:main" in text
 
 
 def test_readme_corpus_table_is_current():

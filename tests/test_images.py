@@ -13,7 +13,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from folder_corpus import FolderCorpus, encode, exif_with_orientation, png_chunk, png_declaring
 from PIL import Image, ImageOps, PngImagePlugin
 
 from cytohub import images
@@ -21,6 +20,7 @@ from cytohub.build import build
 from cytohub.errors import RawFileError
 from cytohub.figures import to_display
 from cytohub.validate import validate
+from folder_corpus import FolderCorpus, encode, exif_with_orientation, png_chunk, png_declaring
 from helpers import read_rows, report
 
 TESTS = Path(__file__).resolve().parent

@@ -18,9 +18,12 @@ staging folder next to it, removed by the next build).
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
+import math
 import os
 import shutil
+import tempfile
 import threading
 import time
 import uuid
@@ -31,12 +34,13 @@ from typing import Any
 
 import numpy as np
 
-from cytohub import __version__, figures, images, splits
+from cytohub import __version__, errors, figures, images, splits
 from cytohub.builder import Builder
 from cytohub.download import RECORD_FILES, verify_raw
 from cytohub.encode import storage_schema
-from cytohub.errors import CytohubError, RawLayoutError
+from cytohub.errors import CytohubError, OutputError, RawLayoutError
 from cytohub.filetable import RecordList
+from cytohub.output import DestinationLock, check_destination, check_tmp_dir, free_bytes
 from cytohub.raw import RawTree
 from cytohub.rows import RowMaker
 from cytohub.schema import SCHEMA_VERSION
@@ -65,6 +69,8 @@ def parse_size(text: str) -> int:
         value = float(num) * units[unit]
     except (ValueError, KeyError):
         raise CytohubError(f"size {text!r}: expected a number with an optional unit (KB, MB, GB, MiB, GiB)") from None
+    if not math.isfinite(value) or value <= 0:
+        raise CytohubError(f"size {text!r}: expected a positive, finite size such as 500MB")
     if value < 1e5:
         raise CytohubError(f"size {text!r} is too small; use at least 100KB")
     return int(value)
@@ -107,14 +113,22 @@ def build(builder: Builder, raw: str | os.PathLike, out: str | os.PathLike, *, s
     `progress(message, rows_done)` is called as work advances (rows_done None for phase messages).
     `num_proc` processes read, check and encode rows (default: the cores available); the output is
     byte-identical for any value. `num_shards` asks for that many shards per split (default: see
-    `cytohub.writer`); a shard still never passes `max_shard_bytes`."""
+    `cytohub.writer`); a shard still never passes `max_shard_bytes`.
+
+    Every failure a user can cause is a CytohubError with one line naming the file: bad raw input
+    (RawFileError, RawLayoutError; a library error raised while a builder reads a raw file names that file),
+    a bad destination or a full, read-only or quota-limited disk (OutputError), memory (ResourceError),
+    another build writing the same `out` (OutputError, from a lock). Any other exception is a bug and is
+    re-raised with a note naming the raw file being read. On any failure, Ctrl-C and SIGTERM included, the
+    staging folder is removed and nothing is written at `out`."""
     t0 = time.monotonic()
     raw, out = Path(raw).expanduser(), Path(out).expanduser()
     note = progress or (lambda msg, n=None: None)
-    if out.exists() and not overwrite:
-        raise CytohubError(f"{out} already exists; pass --overwrite to replace it")
-    if out.exists() and not (out / REPORT).is_file() and any(out.iterdir()):
-        raise CytohubError(f"{out} exists and is not a cytohub build folder (no {REPORT}); refusing to replace it")
+    check_destination(out, raw)
+    if tmp_dir is not None:
+        check_tmp_dir(Path(tmp_dir))
+    if not isinstance(max_shard_bytes, int) or max_shard_bytes < 1:
+        raise CytohubError(f"max_shard_bytes {max_shard_bytes!r}: expected a positive number of bytes")
     if builder.splits and split:
         raise CytohubError(f"{builder.name} has official splits ({', '.join(builder.splits)}); --split is not "
                            "allowed for it")
@@ -123,24 +137,66 @@ def build(builder: Builder, raw: str | os.PathLike, out: str | os.PathLike, *, s
         raise CytohubError(f"--num-proc {num_proc}: expected a number of processes >= 1")
     if num_shards is not None and num_shards < 1:
         raise CytohubError(f"--num-shards {num_shards}: expected a number of shards >= 1")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    _remove_stale_staging(out)
-    staging = _staging_for(out)
-    staging.mkdir()
     try:
-        report = _build_into(builder, raw, staging, ratios, seed, max_shard_bytes, tmp_dir, note,
-                             num_proc or default_num_proc(), num_shards)
-        if out.exists():
-            trash = out.parent / f".{out.name}.cytohub-old-{uuid.uuid4().hex[:8]}"
-            os.replace(out, trash)
-            os.replace(staging, out)
-            shutil.rmtree(trash, ignore_errors=True)
-        else:
-            os.replace(staging, out)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
+        out.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise OutputError(f"{out.parent}: cannot create the folder for --out ({errors.os_reason(exc)})") from None
+    with DestinationLock(out):  # one build per destination at a time
+        if out.exists() and not overwrite:
+            raise CytohubError(f"{out} already exists; pass --overwrite to replace it")
+        if out.exists() and not (out / REPORT).is_file() and any(out.iterdir()):
+            raise CytohubError(f"{out} exists and is not a cytohub build folder (no {REPORT}); refusing to replace "
+                               "it")
+        _remove_stale_staging(out)
+        staging = _staging_for(out)
+        try:
+            staging.mkdir()
+        except OSError as exc:
+            raise OutputError(f"{out.parent}: cannot write there ({errors.os_reason(exc)})") from None
+        errors.reading(None)
+        try:
+            report = _build_into(builder, raw, staging, ratios, seed, max_shard_bytes, tmp_dir, note,
+                                 num_proc or default_num_proc(), num_shards)
+            if out.exists():
+                trash = out.parent / f".{out.name}.cytohub-old-{uuid.uuid4().hex[:8]}"
+                os.replace(out, trash)
+                os.replace(staging, out)
+                shutil.rmtree(trash, ignore_errors=True)
+            else:
+                os.replace(staging, out)
+        except BaseException as exc:
+            failure = _failure(exc, builder, out, staging, tmp_dir)  # before removing staging (free space)
+            shutil.rmtree(staging, ignore_errors=True)
+            if failure is None or failure is exc:
+                raise
+            raise failure from exc
     return BuildResult(out, report, time.monotonic() - t0)
+
+
+def _failure(exc: BaseException, builder: Builder, out: Path, staging: Path, tmp_dir) -> BaseException | None:
+    """The one-line error a build failure becomes (see `errors.explain`), or None to re-raise `exc` as it is
+    (interrupts, and bugs, which get a note naming the raw file being read)."""
+    if isinstance(exc, KeyboardInterrupt | SystemExit | GeneratorExit):
+        return None
+    where = errors.last_read()
+    disk = errors.disk_cause(exc)
+    if disk is not None:
+        tmp = Path(tmp_dir) if tmp_dir else Path(tempfile.gettempdir())
+        places = {"--out": out.parent, "--tmp-dir": tmp}
+        name = str(disk.filename or "")
+        hit = next((opt for opt, p in places.items() if name.startswith(str(p.resolve()) + os.sep)
+                    or name.startswith(str(p) + os.sep)), None)
+        if hit is None:  # no file name (pyarrow, copies): the file system with the least free space
+            hit = min(places, key=lambda opt: free_bytes(places[opt]) or 0)
+        remedy = {errno.EROFS: f"pass a writable {hit}",
+                  errno.EFBIG: "raise the file size limit (`ulimit -f`) or use a file system that allows larger "
+                               "files"}.get(disk.errno, f"free space there or pass another {hit}")
+        return OutputError(f"{places[hit]}: {errors.os_reason(disk)} while building {builder.name}; {remedy} (the "
+                           f"partial build was removed; nothing was written at {out})")
+    mapped = errors.explain(exc, where)
+    if mapped is None and where and not isinstance(exc, CytohubError):
+        exc.add_note(f"(while the {builder.name} builder was reading the raw file {where})")
+    return mapped
 
 
 def _build_into(builder: Builder, raw_path: Path, staging: Path, ratios: dict[str, float] | None, seed: int,

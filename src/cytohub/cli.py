@@ -27,8 +27,8 @@ from rich.progress import (
 from rich.table import Table
 from rich.text import Text
 
-from cytohub import __version__, registry
-from cytohub.errors import CytohubError, DatasetNotFoundError
+from cytohub import __version__, errors, registry
+from cytohub.errors import CytohubError, DatasetNotFoundError, Terminated
 
 app = typer.Typer(
     name="cytohub",
@@ -56,21 +56,46 @@ err_console = Console(stderr=True)
 Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="Print nothing but errors.")]
 
 
+EXIT_INTERRUPTED, EXIT_TERMINATED, EXIT_INTERNAL = 130, 143, 70
+
+
 def friendly(fn):
-    """Errors a user can cause are printed as one clear line, without a traceback, with a non-zero exit."""
+    """Errors a user can cause are printed as one clear line, without a traceback, with a non-zero exit.
+    Ctrl-C exits 130 and SIGTERM 143, each with one line. Any other exception is a bug: one line, with the
+    path of the saved traceback, exit 70."""
 
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
         try:
             return fn(*args, **kwargs)
+        except (typer.Exit, typer.Abort, typer.BadParameter):
+            raise
         except CytohubError as exc:
-            err_console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+            _error_line(exc)
             raise typer.Exit(exc.exit_code) from None
-        except KeyboardInterrupt:
-            err_console.print("[bold red]interrupted[/]: nothing was written at the destination")
-            raise typer.Exit(130) from None
+        except KeyboardInterrupt as exc:
+            what = "terminated" if isinstance(exc, Terminated) else "interrupted"
+            err_console.print(f"[bold red]{what}[/]: nothing was written at the destination")
+            raise typer.Exit(EXIT_TERMINATED if isinstance(exc, Terminated) else EXIT_INTERRUPTED) from None
+        except Exception as exc:  # MemoryError and RecursionError included
+            mapped = errors.explain(exc, None)
+            if mapped is not None:
+                _error_line(mapped)
+                raise typer.Exit(mapped.exit_code) from None
+            saved = errors.save_traceback(exc, cytohub_home() / "logs")
+            notes = " ".join(getattr(exc, "__notes__", ()))
+            err_console.print(f"[bold red]internal error:[/] {errors.describe(exc)}{' ' + notes if notes else ''}. "
+                              "This is a bug in cytohub; please report it"
+                              + (f" with the traceback saved in {saved}" if saved else ""),
+                              highlight=False, soft_wrap=True, markup=True)
+            raise typer.Exit(EXIT_INTERNAL) from None
 
     return wrapper
+
+
+def _error_line(exc: CytohubError) -> None:
+    err_console.print("[bold red]error:[/] ", end="", highlight=False)
+    err_console.print(str(exc), highlight=False, soft_wrap=True, markup=False)
 
 
 def cytohub_home() -> Path:
@@ -727,7 +752,11 @@ class _spinner:
 
 
 def main() -> None:
-    app()
+    """Run the command line (the `cytohub` command starts in `cytohub.__main__`, which handles signals and
+    interrupts during start-up first)."""
+    from cytohub.__main__ import main as run
+
+    run()
 
 
 if __name__ == "__main__":

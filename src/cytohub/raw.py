@@ -35,6 +35,7 @@ from typing import BinaryIO
 
 import numpy as np
 
+from cytohub import errors
 from cytohub.errors import CytohubError, DatasetNotFoundError, RawFileError
 from cytohub.filetable import FILE, LITTER, FileList, FileTable, RecordList, SkippedView, UsedView
 from cytohub.zipindex import MemberRecord, ZipReader, iter_central_directory, record_of
@@ -194,6 +195,7 @@ def _detached(path: str, size: int, loc: tuple, index: int, want_sha: bool) -> R
 
 
 def _read_detached(f: RawFile) -> bytes:
+    errors.reading(f.path)  # a library error while this file is parsed (in a worker process) names it
     loc = f._loc
     try:
         if loc[0] == "fs":
@@ -295,6 +297,7 @@ class RawTree:
             raise RawFileError(f"{vpath}: named like a {kind} archive but its content is not one "
                                f"({'looks like ' + sniffed if sniffed else 'unknown format'})")
         self.containers.append(vpath)
+        errors.reading(vpath)  # a library error while scanning it names this archive
         self._progress(f"reading {vpath}")
         if kind == "zip":
             self._add_zip(disk, vpath)
@@ -355,8 +358,9 @@ class RawTree:
         from concurrent.futures import ThreadPoolExecutor
 
         with ThreadPoolExecutor(workers) as pool:
-            for disk, vpath in todo:
-                self._pending_unpack[vpath] = pool.submit(self._unpack, disk, vpath, archive_kind(disk.name))
+            with errors.signals_deferred():  # an interrupt inside submit() would leave an unjoined worker
+                for disk, vpath in todo:
+                    self._pending_unpack[vpath] = pool.submit(self._unpack, disk, vpath, archive_kind(disk.name))
             for fut in self._pending_unpack.values():  # surface the first error before scanning
                 fut.exception()
 
@@ -458,6 +462,7 @@ class RawTree:
             self._table.set_sha(i, digest)
 
     def _read(self, f: RawFile) -> bytes:
+        errors.reading(f.path)  # a library error while this file is parsed names it
         loc = f._loc
         try:
             if loc[0] == "fs":
@@ -525,6 +530,7 @@ class RawTree:
         return {p: _LITTER_REASON for _, p in t.paths_of(np.flatnonzero(t.kind == LITTER))}
 
     def mark_used(self, f: RawFile) -> None:
+        errors.reading(f.path)
         if f._index >= 0:
             self._table.used[f._index] = True
         else:

@@ -28,7 +28,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from cytohub import images
+from cytohub import errors, images
 from cytohub import raw as raw_module
 from cytohub.encode import encode_extra, encode_rows, row_nbytes
 from cytohub.errors import RawLayoutError
@@ -86,7 +86,13 @@ def encode_chunk(rows: list[dict], path: str) -> ChunkResult:
     maker.image_stats = images.ImageStats()  # this chunk's, returned with its result
     done, res = [], ChunkResult(path, len(rows), [], [], [], [], [], [], [], [], [])
     for k, raw_row in enumerate(rows):
-        row, info = maker.make(raw_row)
+        try:
+            row, info = maker.make(raw_row)
+        except Exception as exc:  # a library error names the raw file being read (here, in this process)
+            told = errors.explain(exc, errors.last_read())
+            if told is None or told is exc:
+                raise
+            raise told from None
         if official:
             check_official_split(info, official, row["source_path"])
         row["extra"] = encode_extra(row["extra"])

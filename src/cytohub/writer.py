@@ -34,6 +34,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from cytohub.output import GuardedFile
+
 ROW_GROUP_ROWS = 100
 ROW_GROUP_BYTES = 64 * 2**20
 TARGET_SHARDS = 64
@@ -165,6 +167,7 @@ class SplitWriter:
         self._shard = 0
         self._left_in_shard = plan.rows_per_shard[0]
         self._writer: pq.ParquetWriter | None = None
+        self._sink: GuardedFile | None = None  # a failed write raises here instead of aborting in pyarrow
         self._pending: list[pa.RecordBatch] = []
         self._pending_rows = self._pending_bytes = 0
         self.num_examples = 0
@@ -200,8 +203,9 @@ class SplitWriter:
             return
         table = pa.Table.from_batches(self._pending, schema=self.schema).combine_chunks()
         if self._writer is None:
-            self._writer = pq.ParquetWriter(self._tmp_path(self._shard), self.schema, **self.options)
+            self._open_shard()
         self._writer.write_table(table, row_group_size=table.num_rows)
+        self._sink.check()
         self.num_bytes += table.nbytes
         self._pending.clear()
         self._pending_rows = self._pending_bytes = 0
@@ -209,11 +213,17 @@ class SplitWriter:
     def _tmp_path(self, i: int) -> Path:
         return self.folder / f".{self._names[i]}.part"
 
+    def _open_shard(self) -> None:
+        self._sink = GuardedFile(self._tmp_path(self._shard))
+        self._writer = pq.ParquetWriter(self._sink, self.schema, **self.options)
+
     def _close_shard(self) -> None:
         if self._writer is None:  # a shard (or an empty split) without rows still gets its schema
-            self._writer = pq.ParquetWriter(self._tmp_path(self._shard), self.schema, **self.options)
+            self._open_shard()
         self._writer.close()
         self._writer = None
+        self._sink.close()
+        self._sink.check()
         os.replace(self._tmp_path(self._shard), self.folder / self._names[self._shard])
 
     def _next_shard(self) -> None:

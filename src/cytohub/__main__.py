@@ -1,0 +1,37 @@
+"""The `cytohub` command: `python -m cytohub` and the console entry point.
+
+Signals are set up before the heavy imports (typer, rich, pyarrow, datasets), so that Ctrl-C or SIGTERM
+while the program starts ends it with one line and no traceback: SIGTERM is handled like Ctrl-C (every
+clean-up runs: staging and temporary folders are removed), exit 143 (130 for Ctrl-C). Pillow's
+decompression-bomb warning is made an error for the whole process (see `cytohub.images`).
+"""
+
+from __future__ import annotations
+
+import signal
+import sys
+import warnings
+
+from cytohub.errors import Terminated
+
+
+def _on_sigterm(signum, frame) -> None:
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)  # a second SIGTERM does not interrupt the clean-up
+    raise Terminated()
+
+
+def main() -> None:
+    signal.signal(signal.SIGTERM, _on_sigterm)
+    warnings.filterwarnings("error", message=r"Image size \(\d+ pixels\) exceeds limit")
+    try:
+        from cytohub.cli import app
+
+        app()
+    except KeyboardInterrupt as exc:  # before or around a command's own handling (start-up, argument parsing)
+        terminated = isinstance(exc, Terminated)
+        sys.stderr.write(("terminated" if terminated else "interrupted") + "\n")
+        raise SystemExit(143 if terminated else 130) from None
+
+
+if __name__ == "__main__":
+    main()
