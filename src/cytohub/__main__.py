@@ -21,16 +21,36 @@ def _on_sigterm(signum, frame) -> None:
 
 
 def main() -> None:
-    signal.signal(signal.SIGTERM, _on_sigterm)
-    warnings.filterwarnings("error", message=r"Image size \(\d+ pixels\) exceeds limit")
     try:
+        signal.signal(signal.SIGTERM, _on_sigterm)
+        warnings.filterwarnings("error", message=r"Image size \(\d+ pixels\) exceeds limit")
         from cytohub.cli import app
 
         app()
     except KeyboardInterrupt as exc:  # before or around a command's own handling (start-up, argument parsing)
-        terminated = isinstance(exc, Terminated)
-        sys.stderr.write(("terminated" if terminated else "interrupted") + "\n")
-        raise SystemExit(143 if terminated else 130) from None
+        _stop(exc)
+    except SystemExit as exc:  # typer turns an interrupt outside a command into a silent exit 130
+        interrupt = _interrupt_under(exc)
+        if interrupt is None:
+            raise
+        _stop(interrupt)
+
+
+def _interrupt_under(exc: BaseException) -> KeyboardInterrupt | None:
+    seen: set[int] = set()
+    e: BaseException | None = exc
+    while e is not None and id(e) not in seen:
+        seen.add(id(e))
+        if isinstance(e, KeyboardInterrupt):
+            return e
+        e = e.__cause__ if e.__cause__ is not None else (None if e.__suppress_context__ else e.__context__)
+    return None
+
+
+def _stop(exc: KeyboardInterrupt) -> None:
+    terminated = isinstance(exc, Terminated)
+    sys.stderr.write(("terminated" if terminated else "interrupted") + "\n")
+    raise SystemExit(143 if terminated else 130) from None
 
 
 if __name__ == "__main__":

@@ -496,8 +496,11 @@ def card(folder: Annotated[Path, typer.Argument(help="A build folder.")], quiet:
     report_path = folder / REPORT
     if not report_path.is_file():
         raise CytohubError(f"{folder}: no {REPORT}; expected a cytohub build folder")
-    report = json.loads(report_path.read_text(encoding="utf-8"))
-    b = registry.get(report["builder"]["name"])
+    try:
+        report = json.loads(report_path.read_text(encoding="utf-8"))
+        b = registry.get(report["builder"]["name"])
+    except (ValueError, KeyError, TypeError) as exc:
+        raise CytohubError(f"{report_path}: not a cytohub build report ({errors.describe(exc)})") from None
     (folder / "README.md").write_text(render_card(b, report), encoding="utf-8")
     if not quiet:
         out_console.print(f"wrote {folder / 'README.md'}")

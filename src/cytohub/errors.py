@@ -62,18 +62,23 @@ class Terminated(KeyboardInterrupt):
 
 @contextlib.contextmanager
 def signals_deferred() -> Iterator[None]:
-    """Hold Ctrl-C (SIGINT) and SIGTERM until the block ends, then let their handler run: for steps that must
-    not be cut in the middle, such as starting worker threads (a thread whose `start()` is interrupted runs
-    on without being joined by its pool, and writes after the clean-up). Threads started inside the block
-    inherit the mask and never receive these signals, which Python handles in the main thread anyway."""
-    if threading.current_thread() is not threading.main_thread() or not hasattr(signal, "pthread_sigmask"):
+    """Hold Ctrl-C (SIGINT) and SIGTERM until the block ends, then deliver them to their handlers: for steps
+    that must not be cut in the middle, such as starting worker threads (a thread whose `start()` is
+    interrupted runs on without being joined by its pool, and writes after the clean-up). Works in the main
+    thread (where Python runs signal handlers); elsewhere the block runs as it is."""
+    if threading.current_thread() is not threading.main_thread():
         yield
         return
-    old = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
+    held: list[int] = []
+    previous = {sig: signal.signal(sig, lambda signum, frame: held.append(signum))
+                for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
         yield
     finally:
-        signal.pthread_sigmask(signal.SIG_SETMASK, old)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        if held:
+            signal.raise_signal(held[0])  # now, to the handler that was in place
 
 
 # --------------------------------------------------------------------------------------------- what is being read
