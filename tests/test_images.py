@@ -9,6 +9,7 @@ import struct
 import subprocess
 import sys
 import textwrap
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -150,6 +151,40 @@ def test_the_pixel_limit_is_set_by_the_environment(tmp_path):
     first, second = out.stdout.splitlines()
     assert first == "1000 1000 (30, 30)"
     assert second.startswith("big.png: the PNG header declares 40x30 pixels (1,200), over the limit of 1,000")
+
+
+# --------------------------------------------------------------------------------------------- headers
+def _png_raw(bit_depth: int, colour_type: int, w: int = 7, h: int = 5) -> bytes:
+    """A PNG of any bit depth and colour type (PNG spec 11.2.2), made by hand: Pillow writes only some."""
+    channels = {0: 1, 2: 3, 3: 1, 4: 2, 6: 4}[colour_type]
+    row = (w * channels * bit_depth + 7) // 8
+    data = b"".join(b"\x00" + bytes((i * 37 + j) % 256 for j in range(row)) for i in range(h))
+    chunks = png_chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, bit_depth, colour_type, 0, 0, 0))
+    if colour_type == 3:
+        chunks += png_chunk(b"PLTE", bytes(range(48)))
+    return b"\x89PNG\r\n\x1a\n" + chunks + png_chunk(b"IDAT", zlib.compress(data)) + png_chunk(b"IEND", b"")
+
+
+HEADER_CASES = {
+    **{f"png-{d}-{c}": _png_raw(d, c) for d, c in ((1, 0), (2, 0), (4, 0), (8, 0), (16, 0), (8, 2), (16, 2),
+                                                    (1, 3), (2, 3), (4, 3), (8, 3), (8, 4), (16, 4), (8, 6),
+                                                    (16, 6))},
+    "jpeg-L": encode(BASE.convert("L"), "JPEG"), "jpeg-RGB": encode(BASE, "JPEG"),
+    "jpeg-CMYK": encode(BASE.convert("CMYK"), "JPEG"), "jpeg-progressive": encode(BASE, "JPEG", progressive=True),
+    "jpeg-exif": encode(BASE, "JPEG", exif=exif_with_orientation(1)),
+    "mpo": encode(BASE, "MPO", save_all=True, append_images=[BASE.convert("L").convert("RGB")]),
+    "tiff": encode(BASE, "TIFF"), "bmp": encode(BASE, "BMP"), "gif": encode(BASE, "GIF"),
+    "webp": encode(BASE, "WEBP"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(HEADER_CASES))
+def test_header_gives_format_mode_and_size_as_pillow_and_datasets_do(case):
+    data = HEADER_CASES[case]
+    h = images.header(data, case)
+    with Image.open(io.BytesIO(data)) as im:
+        assert (h.format, h.mode, (h.width, h.height)) == (im.format, im.mode, im.size)
+    assert _decode_as_datasets(data).size == h.decoded_size
 
 
 # --------------------------------------------------------------------------------------------- end markers
