@@ -26,7 +26,7 @@ Modes. Pixels are passed through in the mode they were published in (16-bit, CMY
 `ImageStats` counts formats, modes and sizes from the headers for the build report and the card.
 
 Limit: `MAX_IMAGE_PIXELS` = `CYTOHUB_MAX_IMAGE_PIXELS` or 2**26 (67,108,864 = 8192 x 8192) pixels per image,
-8 times the largest image of any supported corpus (3264 x 2448 = 7,990,272, ../shared/reference), and at
+8 times the largest image documented for any supported corpus (3264 x 2448 = 7,990,272), and at
 most 256 MiB once decoded at 4 bytes per pixel (RGBA, CMYK, 32-bit). Pillow's own decompression-bomb guard
 is set to the same limit for the whole process (it warns above it and refuses above twice it; the `cytohub`
 command turns the warning into an error too); it is never switched off.
