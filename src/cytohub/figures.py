@@ -71,7 +71,7 @@ def to_display(im: Image.Image) -> Image.Image:
     scaled from their own minimum..maximum to 0..255 (a 16-bit image shown as 8-bit would be white), CMYK and
     palette images converted, transparency composited on white."""
     if im.mode in ("I;16", "I;16B", "I;16L", "I;16N", "I", "F"):
-        arr = np.asarray(im, dtype=np.float32)  # scaled in place: 4 bytes per pixel at most
+        arr = np.array(im, dtype=np.float32)  # a copy, scaled in place: 4 bytes per pixel at most
         finite = np.isfinite(arr)
         if not finite.all():  # float images with NaN or infinity: the range of the finite values, NaN black
             lo, hi = (float(arr[finite].min()), float(arr[finite].max())) if finite.any() else (0.0, 0.0)
