@@ -7,13 +7,16 @@ Layout read by `FolderCorpus.examples`:
 * `NAME.z`: zlib data, decompressed (a corrupt one raises zlib.error);
 * `NAME.json`: parsed with json (deep nesting raises RecursionError);
 * `NAME.huge`: its first 8 bytes are a little-endian byte count that the builder allocates (MemoryError);
-* `NAME.bug`: the builder looks up a missing key (a bug: KeyError).
+* `NAME.bug`: the builder looks up a missing key (a bug: KeyError);
+* `NAME.crash`: a row whose `extra` ends the worker process that unpickles it (as the system's
+  out-of-memory killer or a crash in a decoding library would).
 """
 
 from __future__ import annotations
 
 import io
 import json
+import os
 import struct
 import zlib
 from typing import Any
@@ -57,6 +60,16 @@ class FolderCorpus(Builder):
             elif f.suffix == ".bug":
                 f.read_bytes()
                 {}["a key the builder forgot"]  # noqa: B018 - a deliberate bug
+            elif f.suffix == ".crash":
+                png = encode(Image.new("L", (4, 4)), "PNG")
+                yield {"id": f.stem, "image": png, "label": "cell-image", "extra": ExitOnUnpickle()}
+
+
+class ExitOnUnpickle:
+    """Ends the process that unpickles it, at once (exit status 9)."""
+
+    def __reduce__(self):
+        return os._exit, (9,)
 
 
 def encode(im: Image.Image, fmt: str, **kw: Any) -> bytes:

@@ -23,7 +23,7 @@ from typer.testing import CliRunner
 from cytohub import errors, registry
 from cytohub.build import build, parse_size
 from cytohub.cli import app
-from cytohub.errors import CytohubError, OutputError, RawFileError
+from cytohub.errors import CytohubError, OutputError, RawFileError, ResourceError
 from cytohub.output import DestinationLock
 from folder_corpus import FolderCorpus, encode
 
@@ -84,6 +84,14 @@ def test_a_bug_prints_one_line_and_saves_the_traceback(tmp_path, monkeypatch):
     text = saved.read_text()
     assert "Traceback (most recent call last)" in text and "folder_corpus.py" in text and "KeyError" in text
     assert not (tmp_path / "out").exists()
+
+
+def test_a_worker_that_dies_is_one_line(tmp_path):
+    raw = _raw(tmp_path, x__crash=b"")
+    with pytest.raises(ResourceError, match=r"a worker process of the test-folder build stopped abruptly \(killed "
+                                            r"by the system, .*Run the build again with --num-proc 1"):
+        build(FolderCorpus(), raw, tmp_path / "out", num_proc=2)
+    assert not (tmp_path / "out").exists() and not list(tmp_path.glob(".out.cytohub*"))
 
 
 def test_a_disk_error_under_a_reader_s_message_is_said_as_such():
@@ -183,11 +191,13 @@ def test_a_parquet_write_failure_raises_instead_of_aborting(tmp_path):
         import os, resource
         import pyarrow as pa, pyarrow.parquet as pq
         from cytohub.output import GuardedFile
-        from cytohub.writer import _PARQUET_OPTS
+        from cytohub.writer import parquet_options
         resource.setrlimit(resource.RLIMIT_FSIZE, (2**20, 2**20))
         table = pa.table({{"b": [os.urandom(200_000) for _ in range(20)]}})
         sink = GuardedFile({str(tmp_path / "x.parquet")!r})
-        writer = pq.ParquetWriter(sink, table.schema, **_PARQUET_OPTS)
+        options = parquet_options(table.schema, compress_images=False)
+        assert options.get("use_content_defined_chunking"), "the pyarrow that aborts on a failed write"
+        writer = pq.ParquetWriter(sink, table.schema, **options)
         writer.write_table(table, row_group_size=20)
         try:
             sink.check()

@@ -38,7 +38,7 @@ from cytohub import __version__, errors, figures, images, splits
 from cytohub.builder import Builder
 from cytohub.download import RECORD_FILES, verify_raw
 from cytohub.encode import storage_schema
-from cytohub.errors import CytohubError, OutputError, RawLayoutError
+from cytohub.errors import CytohubError, OutputError, RawLayoutError, ResourceError
 from cytohub.filetable import RecordList
 from cytohub.output import DestinationLock, check_destination, check_tmp_dir, free_bytes
 from cytohub.raw import RawTree
@@ -193,6 +193,10 @@ def _failure(exc: BaseException, builder: Builder, out: Path, staging: Path, tmp
                                "files"}.get(disk.errno, f"free space there or pass another {hit}")
         return OutputError(f"{places[hit]}: {errors.os_reason(disk)} while building {builder.name}; {remedy} (the "
                            f"partial build was removed; nothing was written at {out})")
+    if type(exc).__name__ == "BrokenProcessPool":  # a worker was killed (out of memory, a signal) or crashed
+        return ResourceError(f"a worker process of the {builder.name} build stopped abruptly (killed by the system, "
+                             "e.g. for lack of memory, or crashed in a library while decoding a file); nothing was "
+                             f"written at {out}. Run the build again with --num-proc 1 to see which file")
     mapped = errors.explain(exc, where)
     if mapped is None and where and not isinstance(exc, CytohubError):
         exc.add_note(f"(while the {builder.name} builder was reading the raw file {where})")

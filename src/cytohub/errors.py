@@ -81,6 +81,13 @@ def signals_deferred() -> Iterator[None]:
             signal.raise_signal(held[0])  # now, to the handler that was in place
 
 
+def worker_signals() -> None:
+    """For a worker process (a pool's initializer): Ctrl-C is left to the parent, which stops the pool and
+    cleans up, and SIGTERM ends the worker at once, silently; neither prints a worker's traceback."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
+
 # --------------------------------------------------------------------------------------------- what is being read
 _reading: ContextVar[str | None] = ContextVar("cytohub_reading", default=None)
 

@@ -89,7 +89,10 @@ def encode_chunk(rows: list[dict], path: str) -> ChunkResult:
         try:
             row, info = maker.make(raw_row)
         except Exception as exc:  # a library error names the raw file being read (here, in this process)
-            told = errors.explain(exc, errors.last_read())
+            where = errors.last_read()
+            told = errors.explain(exc, where)
+            if told is None and where:
+                exc.add_note(f"(while reading the raw file {where})")
             if told is None or told is exc:
                 raise
             raise told from None
@@ -224,7 +227,7 @@ class RowPipeline:
             import multiprocessing
 
             ctx = multiprocessing.get_context("fork")  # workers inherit the builder and schema as they are
-            self._pool = ProcessPoolExecutor(num_proc, mp_context=ctx)
+            self._pool = ProcessPoolExecutor(num_proc, mp_context=ctx, initializer=errors.worker_signals)
 
     def run(self, rows: Iterable[dict], mark_used: Callable[[RawFile], None],
             on_result: Callable[[ChunkResult], None]) -> None:
