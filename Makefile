@@ -5,7 +5,7 @@ VENV ?= .venv
 PYTHON ?= python3
 BIN = $(VENV)/bin
 
-.PHONY: demo test install bench clean
+.PHONY: demo test install compat bench clean
 
 $(BIN)/cytohub: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -18,7 +18,11 @@ install: $(BIN)/cytohub
 demo: install
 	$(BIN)/cytohub demo all --out demo-out
 
-test: install
+# minimal venvs with the datasets releases builds must load with (kept in .venv-compat/, made once)
+compat: install
+	$(BIN)/python tests/compat_venvs.py
+
+test: install compat
 	$(BIN)/ruff check src builders tests benchmarks
 	$(BIN)/pytest -n 2 -q
 
@@ -26,4 +30,4 @@ bench: install
 	$(BIN)/python benchmarks/build_cccid.py
 
 clean:
-	rm -rf $(VENV) demo-out out build dist src/*.egg-info .pytest_cache .ruff_cache
+	rm -rf $(VENV) .venv-compat demo-out out build dist src/*.egg-info .pytest_cache .ruff_cache

@@ -2,7 +2,7 @@
 
 `datasets` (and the pandas it pulls in) takes about 1.5 s of CPU to import; a build needs only the Arrow
 schema of the shards and a way to put rows into it. `storage_schema` spells out the Arrow schema that
-`cytohub.schema.features(class_names).arrow_schema` gives, including the `huggingface` metadata that
+`cytohub.schema.arrow_schema(features(class_names))` gives, including the `huggingface` metadata that
 `datasets` reads back to the same Features (the test suite checks that both are equal, so the two cannot
 drift apart). `encode_rows` turns rows made by `cytohub.rows.RowMaker` into one record batch.
 """
@@ -24,14 +24,14 @@ def _value(dtype: str) -> dict[str, str]:
     return {"dtype": dtype, "_type": "Value"}
 
 
-def _list(feature: dict[str, Any]) -> dict[str, Any]:
-    return {"feature": feature, "_type": "List"}
+def _list(feature: dict[str, Any]) -> list[dict[str, Any]]:
+    return [feature]  # the portable spelling of List(feature): see cytohub.schema.portable_dict
 
 
 def storage_schema(class_names: Sequence[str]) -> pa.Schema:
     """The Arrow schema of every shard of a corpus whose image-level classes are `class_names`: the same
-    fields, types and `huggingface` metadata (the `datasets` Features, as JSON) as
-    `cytohub.schema.features(class_names).arrow_schema`."""
+    fields, types and `huggingface` metadata (the `datasets` Features, as JSON, in the form every `datasets`
+    version reads) as `cytohub.schema.arrow_schema(features(class_names))`."""
     fields = [
         ("id", pa.string(), _value("string")),
         ("image", IMAGE_TYPE, _IMAGE_FEATURE),
@@ -51,7 +51,7 @@ def storage_schema(class_names: Sequence[str]) -> pa.Schema:
         ("group", pa.struct([("patient_id", pa.string()), ("slide_id", pa.string()), ("fov_id", pa.string())]),
          {"patient_id": _value("string"), "slide_id": _value("string"), "fov_id": _value("string")}),
         ("source_path", pa.string(), _value("string")),
-        ("extra", pa.json_(), {"_type": "Json"}),
+        ("extra", pa.string(), _value("string")),
     ]
     meta = {"huggingface": json.dumps({"info": {"features": {name: feat for name, _, feat in fields}}})}
     return pa.schema([(name, typ) for name, typ, _ in fields], metadata=meta)
@@ -59,8 +59,8 @@ def storage_schema(class_names: Sequence[str]) -> pa.Schema:
 
 def encode_extra(value: Any) -> str | None:
     """The stored text of a row's `extra`: JSON text kept as given, anything else as JSON (keys sorted,
-    non-ASCII kept); None stays null. Raises ValueError for NaN or infinity and TypeError for values JSON
-    cannot hold (e.g. bytes)."""
+    non-ASCII kept; NumPy scalars as their Python value); None stays null. Raises ValueError for NaN or infinity
+    and TypeError for values JSON cannot hold (e.g. bytes)."""
     if value is None:
         return None
     if isinstance(value, str):
@@ -69,7 +69,14 @@ def encode_extra(value: Any) -> str | None:
             return value
         except ValueError:
             pass
-    return json.dumps(value, sort_keys=True, ensure_ascii=False, allow_nan=False)
+    return json.dumps(value, sort_keys=True, ensure_ascii=False, allow_nan=False, default=_json_default)
+
+
+def _json_default(value: Any) -> Any:
+    item = getattr(value, "item", None)  # NumPy scalars become their Python value
+    if callable(item) and getattr(value, "shape", None) == ():
+        return item()
+    raise TypeError(f"{type(value).__name__} {value!r} cannot be stored in `extra` (not JSON)")
 
 
 def row_nbytes(row: dict[str, Any]) -> int:

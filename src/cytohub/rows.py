@@ -10,6 +10,7 @@ from typing import Any
 
 from cytohub import images
 from cytohub.builder import Builder
+from cytohub.encode import encode_extra
 from cytohub.errors import RawLayoutError
 from cytohub.raw import RawFile
 from cytohub.schema import FIELDS
@@ -101,7 +102,7 @@ class RowMaker:
             "fov_center_um": None if centre is None else [float(c) for c in centre],
             "group": group,
             "source_path": row.get("source_path") or ";".join(dict.fromkeys(sources)),
-            "extra": row.get("extra"),
+            "extra": self._extra(row.get("extra"), where),
         }
         info = RowInfo(rid, row.get("split"), group_key, label, counts, len(stack), mask is not None)
         return out, info
@@ -123,6 +124,15 @@ class RowMaker:
         prepared = images.prepare(data, where)  # checked; EXIF orientation normalised to the stored frame
         self.image_stats.add(role, prepared, where)
         return {"bytes": prepared.data, "path": path}
+
+    def _extra(self, value: Any, where: str) -> str | None:
+        try:
+            return encode_extra(value)
+        except ValueError as exc:  # NaN / infinity: JSON has no such numbers, and none is invented
+            raise RawLayoutError(f"{where}: a native value kept in `extra` is not representable in JSON ({exc})") \
+                from None
+        except TypeError as exc:
+            raise TypeError(f"{self.builder.name}: `extra` must hold JSON data: {exc}") from None
 
     def _object(self, obj: dict, where: str) -> dict:
         if set(obj) - OBJECT_KEYS or "category" not in obj:

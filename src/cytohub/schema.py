@@ -1,18 +1,28 @@
-"""The unified schema, v1: one `datasets.Features` for every corpus.
+"""The unified schema, v2: one `datasets.Features` for every corpus.
 
 Only the `label` ClassLabel names differ between corpora (each corpus's finest classes). Unused fields are
 empty (`[]`) or null. Pixel coordinates: origin top-left, x right, y down, 0-based, in pixels of `image`.
+
+Every feature type is one that `datasets` 3.x, 4.x and 5.x all read, from the card's YAML `dataset_info`
+and from the Parquet `huggingface` metadata alike:
+* `extra` is JSON text in a plain `Value("string")` (schema v1 used `datasets.Json`, which only `datasets`
+  >= 4.7 knows: older versions failed with "TypeError: 'module' object is not callable");
+* lists are `List` in memory; in the Parquet metadata they are written as a one-element JSON list
+  (`[feature]`, see `portable_dict`), the form every version reads (`datasets` < 4 has no `List` type; 4.x
+  and 5.x turn `[feature]` back into `List(feature)`). The card's YAML uses `list:`, which all read too.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    import pyarrow as pa
     from datasets import Features
 
-SCHEMA_VERSION = "1"
+SCHEMA_VERSION = "2"
 
 # name -> (type as shown to users, meaning). The order is the column order of every shard.
 FIELDS: dict[str, tuple[str, str]] = {
@@ -38,7 +48,8 @@ FIELDS: dict[str, tuple[str, str]] = {
         "provenance units for leakage-safe splits",
     ),
     "source_path": ("string", "raw file(s) the row came from, `;`-separated, relative to the raw root"),
-    "extra": ("Json", "anything native that has no unified home (e.g. re-annotation labels). Corpora read from "
+    "extra": ("string (JSON)", "anything native that has no unified home (e.g. re-annotation labels), as JSON text "
+              "with sorted keys (`json.loads(row[\"extra\"])`); null where none. Corpora read from "
               "COCO files: `crowd_objects` = positions in `objects` (0-based) of crowd regions, `[]` when none; "
               "`segmentation_rle` = {position: COCO RLE with compressed counts} for objects whose segmentation "
               "is a mask"),
@@ -48,7 +59,7 @@ FIELDS: dict[str, tuple[str, str]] = {
 def features(class_names: Sequence[str]) -> Features:
     """The Features of a corpus whose finest image-level classes are `class_names`. (`datasets` is imported
     here, not with this module: a build never needs it, see `cytohub.encode.storage_schema`.)"""
-    from datasets import ClassLabel, Features, Image, Json, List, Value
+    from datasets import ClassLabel, Features, Image, List, Value
 
     OBJECT_FEATURE = {  # noqa: N806
         "category": Value("string"),
@@ -75,7 +86,7 @@ def features(class_names: Sequence[str]) -> Features:
         "fov_center_um": List(Value("float32")),
         "group": GROUP_FEATURE,
         "source_path": Value("string"),
-        "extra": Json(),
+        "extra": Value("string"),
     }
     assert list(types) == list(FIELDS)
     return Features(types)
@@ -91,5 +102,34 @@ def class_names_of(feats: Features) -> list[str]:
 
 
 def same_schema(feats: Features, class_names: Sequence[str]) -> bool:
-    """True when `feats` is exactly schema v1 with these class names."""
+    """True when `feats` is exactly this schema version with these class names."""
     return feats == features(class_names)
+
+
+def decode_extra(text: str | None) -> Any:
+    """A row's `extra` as Python data (None where the row has none): `json.loads` of the column's text."""
+    return None if text is None else json.loads(text)
+
+
+def portable_dict(feats: Features) -> dict[str, Any]:
+    """`feats.to_dict()` with every `List` written as a one-element JSON list `[feature]`: the form of the
+    Parquet `huggingface` metadata that `datasets` 3.x, 4.x and 5.x all read back to the same features."""
+
+    def convert(obj: Any) -> Any:
+        if isinstance(obj, dict):
+            if obj.get("_type") == "List" and set(obj) <= {"_type", "feature", "length"} \
+                    and obj.get("length", -1) == -1:
+                return [convert(obj["feature"])]
+            return {k: convert(v) for k, v in obj.items()}
+        if isinstance(obj, list):
+            return [convert(v) for v in obj]
+        return obj
+
+    return convert(feats.to_dict())
+
+
+def arrow_schema(feats: Features) -> pa.Schema:
+    """The Arrow schema of the shards: `feats.arrow_schema` with its `huggingface` metadata in the portable
+    form (see `portable_dict`). `cytohub.encode.storage_schema` spells out the same without `datasets`."""
+    meta = {b"huggingface": json.dumps({"info": {"features": portable_dict(feats)}}).encode()}
+    return feats.arrow_schema.with_metadata(meta)

@@ -1,6 +1,6 @@
 """`cytohub validate DIR`: is a build folder a correct, complete, loadable cytohub dataset?
 
-Checks the card (YAML fields, body sections, synthetic marking), the features (exactly schema v1), the
+Checks the card (YAML fields, body sections, synthetic marking), the features (exactly the current schema version), the
 shards (names, row counts against the card, row-group sizes), every row (unique ids, focal stacks and z
 order, every image decodes, masks match their image, objects inside the image, labels in range) and that no
 group (patient, slide, FOV) crosses splits. Reads one row group at a time: memory stays bounded.
@@ -21,7 +21,7 @@ from huggingface_hub import DatasetCard
 from cytohub import images
 from cytohub.build import REPORT
 from cytohub.errors import CytohubError
-from cytohub.schema import class_names_of, same_schema
+from cytohub.schema import SCHEMA_VERSION, class_names_of, same_schema
 
 SHARD_RE = re.compile(r"^(?P<split>[A-Za-z][A-Za-z0-9_]*)-(?P<i>\d{5})-of-(?P<n>\d{5})\.parquet$")
 MAX_ROW_GROUP_BYTES = 200 * 2**20  # the Hub viewer struggles past this
@@ -97,7 +97,7 @@ def validate(folder: str | Path, progress: Callable[[int], None] | None = None) 
         v.problem("schema", f"{card_path}: dataset_info.features is not readable ({exc})")
         return v
     if not same_schema(feats, class_names):
-        v.problem("schema", f"{card_path}: dataset_info.features is not cytohub schema v1")
+        v.problem("schema", f"{card_path}: dataset_info.features is not cytohub schema v{SCHEMA_VERSION}")
     expected = {s["name"]: s["num_examples"] for s in info.get("splits", []) if "name" in s}
     if not expected:
         v.problem("card", f"{card_path}: dataset_info.splits lists no splits")
