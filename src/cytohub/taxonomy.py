@@ -9,6 +9,7 @@ honestly true of it, or to null.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import cache
 from importlib.resources import files
@@ -37,6 +38,29 @@ class Taxonomy:
             out.append(cur)
             cur = self.nodes[cur].parent
         return out[::-1]
+
+    def cut(self, node_id: str, depth: int) -> str:
+        """`node_id`'s ancestor at `depth` of its tree (1 = the top level, e.g. `NILM`; 2 = its children, e.g.
+        `NILM/squamous`); the node itself when it is no deeper than `depth`. Raises ValueError for an unknown
+        node or a depth below 1."""
+        if depth < 1:
+            raise ValueError(f"taxonomy depth must be >= 1 (1 = the top level of a tree), got {depth}")
+        if node_id not in self.nodes:
+            raise ValueError(f"{node_id!r} is not a node of cytohub's harmonized taxonomy")
+        path = self.ancestors(node_id)
+        return path[min(depth, len(path)) - 1]
+
+    def node_ids(self, depth: int | None = None, trees: Iterable[str] | None = None) -> list[str]:
+        """Every node id that `cut(node, depth)` can give (every node when `depth` is None), of the given trees
+        (all when None), in taxonomy order: tree files sorted by name, nodes in file order. Raises ValueError
+        for an unknown tree id."""
+        wanted = set(self.trees) if trees is None else set(trees)
+        unknown = wanted - set(self.trees)
+        if unknown:
+            raise ValueError(f"unknown taxonomy tree(s) {sorted(unknown)}; expected some of {list(self.trees)}")
+        out = dict.fromkeys(n.id if depth is None else self.cut(n.id, depth)
+                            for n in self.nodes.values() if n.tree in wanted)
+        return list(out)
 
 
 @cache
