@@ -15,7 +15,8 @@ except PackageNotFoundError:  # running from a source tree that was never instal
 
 from cytohub.errors import CytohubError  # noqa: E402
 
-_LAZY = {"align_labels": "cytohub.combine", "concat": "cytohub.combine"}
+_LAZY = {"align_labels": "cytohub.combine", "concat": "cytohub.combine", "to_detection": "cytohub.tasks",
+         "to_segmentation": "cytohub.tasks"}
 
 __all__ = ["CytohubError", "__version__", *_LAZY]
 
