@@ -73,6 +73,7 @@ class CCEDD(Builder):
                "corrected edge label maps")
     homepage = "https://github.com/nachifur/LLPC"
     license = "other"
+    license_id = "ccedd-terms"
     license_name = "CCEDD terms of use (non-commercial research and education only; no redistribution)"
     license_link = "https://github.com/nachifur/LLPC"
     redistribution = "forbidden"

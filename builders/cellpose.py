@@ -50,6 +50,7 @@ class Cellpose(Builder):
     summary = "Microscopy images of cells (mostly fluorescence) with instance masks, from the Cellpose paper"
     homepage = "https://www.cellpose.org/dataset"
     license = "other"
+    license_id = "cellpose-terms"
     license_name = "Cellpose dataset terms of use (accepted on the download page)"
     license_link = "https://www.cellpose.org/dataset"
     redistribution = "gated"

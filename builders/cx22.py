@@ -96,6 +96,7 @@ class Cx22(Builder):
                "from CCEDD (Pair, Multi-Train and Multi-Test subsets)")
     homepage = "https://github.com/LGQ330/Cx22"
     license = "other"
+    license_id = "cx22-terms"
     license_name = "Cx22 terms (non-commercial research and educational use only); images under the CCEDD terms"
     license_link = "https://github.com/LGQ330/Cx22"
     redistribution = "forbidden"

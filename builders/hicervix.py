@@ -136,6 +136,7 @@ class HiCervix(Builder):
                "train/val/test splits")
     homepage = "https://zenodo.org/records/11087263"
     license = "other"
+    license_id = "hicervix-terms"
     license_name = "HiCervix terms: GPL-3.0, non-commercial academic use only"
     license_link = "https://github.com/Scu-sen/HiCervix"
     redistribution = "gated"

@@ -72,6 +72,7 @@ class SIPaKMeD(Builder):
                "cytoplasm outlines")
     homepage = HOMEPAGE
     license = "other"
+    license_id = "sipakmed-terms"
     license_name = "SIPaKMeD terms: free for experimental use, citing Plissiti et al. (ICIP 2018)"
     license_link = HOMEPAGE
     redistribution = "gated"

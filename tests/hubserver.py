@@ -7,12 +7,14 @@ imported: tests/conftest.py does it. Wire facts: /work/shared/reference/hub-prot
 Supported (``{t}`` = ``models|datasets|spaces``, ``{P}`` = ``""|datasets/|spaces/``, ``{id}`` = ``org/name``):
 
 * ``POST /api/repos/create`` (409 + JSON ``url`` if it exists), ``DELETE|POST /api/repos/delete``,
-  ``PUT /api/{t}/{id}/settings`` (visibility), ``POST /api/validate-yaml`` (always valid, JSON),
+  ``PUT /api/{t}/{id}/settings`` (visibility), ``POST /api/validate-yaml`` (dataset cards checked with the Hub's
+  metadata rules, tests/hub_card_rules.py: 400 + ``errors``),
   ``GET /api/whoami-v2`` (a fixed user ``user``), ``GET /api/agent-harnesses`` (empty registry).
 * ``GET /api/{t}/{id}`` and ``.../revision/{rev}``: id, sha, private, siblings (with LFS info).
 * Upload: ``POST /api/{t}/{id}/preupload/{rev}``; LFS ``POST /{P}{id}.git/info/lfs/objects/batch`` (basic
   transfer: ``PUT`` of the object, then ``POST .../verify``); NDJSON ``POST /api/{t}/{id}/commit/{branch}``
-  with ``file``, ``lfsFile``, ``deletedFile``, ``deletedFolder``; a stale ``parentCommit`` gives 412.
+  with ``file``, ``lfsFile``, ``deletedFile``, ``deletedFolder``; a stale ``parentCommit`` gives 412; a new
+  dataset README.md that breaks the Hub's metadata rules gives 400 "Invalid metadata in README.md.".
 * ``POST|DELETE /api/{t}/{id}/branch/{name}``, ``GET .../refs``, ``GET .../commits/{rev}`` (newest first).
 * ``GET /api/{t}/{id}/tree/{rev}[/{path}]`` (``recursive``; ``expand`` adds ``lastCommit``) and the
   form-encoded ``POST .../paths-info/{rev}``.
@@ -50,6 +52,16 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
+
+try:
+    from hub_card_rules import check_card
+except ImportError:  # imported by file path (see tests/conftest.py): load the rules next to this file
+    import importlib.util as _util
+
+    _spec = _util.spec_from_file_location("hub_card_rules", Path(__file__).with_name("hub_card_rules.py"))
+    _rules = _util.module_from_spec(_spec)
+    _spec.loader.exec_module(_rules)
+    check_card = _rules.check_card
 
 USER = "user"
 HEX40 = re.compile(r"[0-9a-f]{40}")
@@ -335,7 +347,7 @@ class HubServer:
             ("GET", r"^/api/whoami-v2$", self._whoami),
             ("POST", r"^/api/repos/create$", self._create_repo),
             ("DELETE POST", r"^/api/repos/delete$", self._delete_repo),
-            ("POST", r"^/api/validate-yaml$", lambda r, m: json_reply({"errors": [], "warnings": []})),
+            ("POST", r"^/api/validate-yaml$", self._validate_yaml),
             ("GET", api + r"(?:/revision/(?P<rev>[^/]+))?$", self._repo_info),
             ("PUT", api + r"/settings$", self._settings),
             ("POST", api + r"/preupload/(?P<rev>[^/]+)$", self._preupload),
@@ -378,7 +390,8 @@ class HubServer:
                 raise HTTPError(405, f"Method {req.method} not allowed on {decoded}")
             raise HTTPError(404, f"No such endpoint: {req.method} {decoded}")
         except HTTPError as err:
-            headers = {**err.headers, "X-Error-Message": err.message.encode("ascii", "replace").decode()}
+            one_line = " ".join(err.message.split())  # a header value cannot hold line breaks
+            headers = {**err.headers, "X-Error-Message": one_line.encode("ascii", "replace").decode()}
             if err.code:
                 headers["X-Error-Code"] = err.code
             return json_reply({"error": err.message}, err.status, headers)
@@ -509,6 +522,13 @@ class HubServer:
             raise HTTPError(404, f"LFS object {oid} not found or wrong size", "EntryNotFound")
         return json_reply({"success": True})
 
+    def _validate_yaml(self, req: Request, m: re.Match) -> Reply:
+        """The Hub's README check: 400 with `errors` when a dataset card breaks the metadata rules
+        (tests/hub_card_rules.py); other repo types are accepted as they are."""
+        body = req.json()
+        problems = check_card(str(body.get("content", ""))) if body.get("repoType") == "dataset" else []
+        return json_reply({"errors": [{"message": p} for p in problems], "warnings": []}, 400 if problems else 200)
+
     def _create_commit(self, req: Request, m: re.Match) -> Reply:
         if req.flag("create_pr"):
             raise HTTPError(400, "Pull requests are not supported by the test server")
@@ -531,6 +551,11 @@ class HubServer:
             files = dict(self._commit(head)["files"])
             for line in lines[1:]:
                 self._apply_operation(files, line.get("key"), line.get("value") or {})
+            if repo["type"] == "dataset" and "README.md" in files \
+                    and files["README.md"] != self._commit(head)["files"].get("README.md"):
+                problems = check_card(self._blob(files["README.md"]["sha256"]).read_text("utf-8", "replace"))
+                if problems:  # the Hub refuses a commit whose dataset card breaks its metadata rules
+                    raise HTTPError(400, "Invalid metadata in README.md.\n" + "\n".join(f"- {p}" for p in problems))
             title, message = header.get("summary") or "Update", header.get("description") or ""
             sha = self._write_commit(repo, head, files, title, message)
             repo["branches"][branch] = sha

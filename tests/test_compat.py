@@ -11,16 +11,13 @@ import io
 import json
 import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 from PIL import Image
 
+import compat_venvs
 from helpers import read_rows
-
-sys.path.insert(0, str(Path(__file__).parent))
-import compat_venvs  # noqa: E402
 
 CORPORA = ("herlev", "cccid", "ccagt")  # classification + masks, z-stack, objects + masks
 

@@ -8,10 +8,12 @@ import logging
 
 import pytest
 
+import hub_card_rules
 from cytohub import registry
 from cytohub.schema import features
 from cytohub.taxonomy import load_taxonomy
 from helpers import read_rows, report
+from hub_card_rules import check_card
 
 NAMES = list(registry.builders())
 
@@ -25,6 +27,8 @@ def test_declaration(name):
 
     assert len(prose(name)) > 300, f"cards/{name}.md is missing or too short"
     assert "@" in cls.citation and "{" in cls.citation, "citation must be BibTeX"
+    assert set(cls.task_categories) <= set(hub_card_rules.TASK_CATEGORIES)
+    assert cls.license in hub_card_rules.LICENSES
 
 
 @pytest.mark.parametrize("name", NAMES)
@@ -81,6 +85,7 @@ def test_build_validate_load(name, built):
 
     card = DatasetCard.load(folder / "README.md")
     assert card.data.license == cls.license
+    assert check_card((folder / "README.md").read_text(encoding="utf-8")) == []  # the Hub's metadata rules
     assert cls.citation.strip().splitlines()[0] in card.text
     assert card.data.pretty_name.startswith("[SYNTHETIC]") and "SYNTHETIC DATA" in card.text
 

@@ -247,6 +247,8 @@ def _build_into(builder: Builder, raw_path: Path, staging: Path, ratios: dict[st
     shards, writers = _write_shards(staging, ledger, split_of, split_names, schema, max_shard_bytes, num_shards)
 
     stats = _statistics(builder, ledger, split_of, split_names, writers, shards)
+    for st in stats["splits"].values():  # the card's download_size, as push_to_hub reports it
+        st["parquet_bytes"] = sum((staging / "data" / f).stat().st_size for f in st["shards"])
     note("drawing figures", None)
     assets = samples.write(staging / "assets", stats["splits"])
     report = {

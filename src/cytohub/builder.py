@@ -25,6 +25,8 @@ from typing import Any, ClassVar
 from cytohub.raw import RawTree
 
 REDISTRIBUTION = ("allowed", "gated", "forbidden")
+# the form the Hub documents for a card's `license_name` when `license: other` ("an id ... like my-license-1.0")
+LICENSE_ID_RE = re.compile(r"[a-z0-9]+(?:[.-][a-z0-9]+)*")
 LAYOUT_STATUS = ("verified", "unverified")
 SCALES = ("small", "full")
 
@@ -95,7 +97,9 @@ class Builder:
     homepage: ClassVar[str] = ""
     # license and citation
     license: ClassVar[str] = "unknown"  # a HUB_LICENSES id
-    license_name: ClassVar[str | None] = None  # with license == "other"
+    license_name: ClassVar[str | None] = None  # with license == "other": the license's name, for people
+    license_id: ClassVar[str | None] = None  # with license == "other": its id for the card's `license_name`
+    # (lowercase letters, digits, "-" and ".", as the Hub asks, e.g. "ccedd-terms")
     license_link: ClassVar[str | None] = None
     redistribution: ClassVar[str] = "allowed"  # allowed | gated | forbidden
     attribution: ClassVar[str] = ""
@@ -163,6 +167,7 @@ class Builder:
             "homepage": cls.homepage,
             "license": cls.license,
             "license_name": cls.license_name,
+            "license_id": cls.license_id,
             "license_link": cls.license_link,
             "redistribution": cls.redistribution,
             "attribution": cls.attribution,
@@ -196,8 +201,11 @@ class Builder:
                 problems.append(f"{cls.__name__}.{attr} is empty")
         if cls.license not in HUB_LICENSES:
             problems.append(f"{cls.__name__}.license {cls.license!r} is not a Hub license id")
-        if cls.license == "other" and not (cls.license_name and cls.license_link):
-            problems.append(f"{cls.__name__}: license 'other' needs license_name and license_link")
+        if cls.license == "other" and not (cls.license_name and cls.license_link and cls.license_id):
+            problems.append(f"{cls.__name__}: license 'other' needs license_name, license_id and license_link")
+        if cls.license_id is not None and not LICENSE_ID_RE.fullmatch(cls.license_id):
+            problems.append(f"{cls.__name__}.license_id {cls.license_id!r} is not an id (lowercase letters, "
+                            "digits, '-' and '.', e.g. 'ccedd-terms')")
         if cls.redistribution not in REDISTRIBUTION:
             problems.append(f"{cls.__name__}.redistribution must be one of {REDISTRIBUTION}")
         if cls.layout not in LAYOUT_STATUS:

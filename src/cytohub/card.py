@@ -30,6 +30,17 @@ def prose(name: str) -> str:
     return ""
 
 
+def repo_placeholder(name: str) -> str:
+    """The quoted repo id in a built card's "How to load" (`"ORG/<name>"`): the repo is known only at push."""
+    return f'"ORG/{name}"'
+
+
+def card_for_repo(text: str, name: str, repo_id: str) -> str:
+    """The card as pushed to `repo_id`: `text` with every `"ORG/<name>"` (see `repo_placeholder`) replaced by
+    `"<repo_id>"`, and nothing else changed."""
+    return text.replace(repo_placeholder(name), f'"{repo_id}"')
+
+
 def size_category(n: int) -> str:
     for limit, label in ((1_000, "n<1K"), (10_000, "1K<n<10K"), (100_000, "10K<n<100K"),
                          (1_000_000, "100K<n<1M"), (10_000_000, "1M<n<10M")):
@@ -42,8 +53,10 @@ def dataset_info_yaml(builder: Builder, report: dict[str, Any]) -> dict[str, Any
     split_dict = SplitDict()
     for name, s in report["splits"].items():
         split_dict.add(SplitInfo(name=name, num_bytes=s["num_bytes"], num_examples=s["num_examples"]))
+    # as `push_to_hub` reports them: download_size = the Parquet files, dataset_size = the Arrow table bytes
+    parquet = [s.get("parquet_bytes") for s in report["splits"].values()]
     info = DatasetInfo(features=features(builder.class_names()), splits=split_dict,
-                       download_size=sum(i["size"] for i in report["inputs"]),
+                       download_size=sum(parquet) if None not in parquet else None,
                        dataset_size=sum(s["num_bytes"] for s in report["splits"].values()))
     return info._to_yaml_dict()
 
@@ -53,7 +66,7 @@ def card_data(builder: Builder, report: dict[str, Any]) -> DatasetCardData:
     tags = list(builder.tags) + ["cytohub"] + ([SYNTHETIC_TAG] if synthetic else [])
     extra: dict[str, Any] = {}
     if builder.license == "other":
-        extra.update(license_name=builder.license_name, license_link=builder.license_link)
+        extra.update(license_name=builder.license_id, license_link=builder.license_link)
     if builder.redistribution == "gated":  # the Hub's access form (the gate itself is a repo setting)
         extra.update(
             extra_gated_prompt=(f"{builder.pretty_name} is distributed under {_license_text(builder)}. "
@@ -115,7 +128,8 @@ def _body(b: Builder, r: dict[str, Any]):
     yield "## Quick facts\n\n" + _table(["", ""], [f for f in facts if f[1] not in (None, "")])
 
     yield ("## How to load\n\n```python\nfrom datasets import load_dataset\n\n"
-           f'ds = load_dataset("ORG/{b.name}", split="{splits[0]}", streaming=True)  # or a local build folder\n'
+           f'ds = load_dataset({repo_placeholder(b.name)}, split="{splits[0]}", streaming=True)  '
+           "# or a local build folder\n"
            "row = next(iter(ds))\n"
            'row["image"]        # PIL image' + ("\nrow[\"focal_stack\"]  # list of PIL images, ordered by z\n"
                                                "row[\"z_um\"]         # plane offsets from best focus, micrometres"

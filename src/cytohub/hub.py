@@ -63,6 +63,18 @@ def local_files(folder: Path) -> list[str]:
     return files
 
 
+def pushed_bytes(folder: Path, name: str, repo_id: str) -> bytes | None:
+    """What is uploaded for the build file `name` when it is not the file itself, else None. Only README.md
+    differs: its "How to load" names `repo_id` instead of the build's `"ORG/<corpus>"` placeholder
+    (`cytohub.card.card_for_repo`: that one replacement, nothing else)."""
+    if name != "README.md":
+        return None
+    from cytohub.card import card_for_repo
+
+    corpus = json.loads((folder / REPORT).read_text(encoding="utf-8"))["builder"]["name"]
+    return card_for_repo((folder / name).read_text(encoding="utf-8"), corpus, repo_id).encode("utf-8")
+
+
 def _git_blob_sha1(data: bytes) -> str:
     return hashlib.sha1(b"blob %d\0" % len(data) + data).hexdigest()
 
@@ -140,10 +152,12 @@ class Publisher:
             r = remote.get(name)
             same = False
             if r is not None:
+                data = pushed_bytes(folder, name, repo_id)
                 if r.lfs is not None:
-                    same = r.lfs.sha256 == self._local_sha256(path)
-                elif r.size == path.stat().st_size:
-                    same = r.blob_id == _git_blob_sha1(path.read_bytes())
+                    same = r.lfs.sha256 == (hashlib.sha256(data).hexdigest() if data is not None
+                                            else self._local_sha256(path))
+                elif r.size == (len(data) if data is not None else path.stat().st_size):
+                    same = r.blob_id == _git_blob_sha1(data if data is not None else path.read_bytes())
             (plan.unchanged if same else plan.add).append(name)
         keep = set(local)
         plan.delete = sorted(p for p in remote if p.startswith(MANAGED) and p not in keep)
@@ -175,7 +189,8 @@ class Publisher:
                     plan = self.plan(folder, repo_id, revision)
                 if plan.empty:
                     return PushResult(plan, plan.head, False, attempt, url)
-                ops = [CommitOperationAdd(path_in_repo=p, path_or_fileobj=str(folder / p)) for p in plan.add]
+                ops = [CommitOperationAdd(path_in_repo=p, path_or_fileobj=_payload(folder, p, repo_id))
+                       for p in plan.add]
                 ops += [CommitOperationDelete(path_in_repo=p) for p in plan.delete]
                 self.note(f"uploading {len(plan.add)} file(s), deleting {len(plan.delete)}")
                 info = self.api.create_commit(
@@ -201,6 +216,11 @@ class Publisher:
             self.api.update_repo_settings(repo_id, repo_type="dataset", gated="auto")
         except Exception as exc:  # the gate can also be set on the Hub's settings page
             self.note(f"could not enable the access gate ({_describe(exc)}); enable it in the repo settings")
+
+
+def _payload(folder: Path, name: str, repo_id: str) -> bytes | str:
+    data = pushed_bytes(folder, name, repo_id)
+    return data if data is not None else str(folder / name)
 
 
 def _message(folder: Path, plan: PushPlan) -> str:
