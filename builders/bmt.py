@@ -98,6 +98,8 @@ $CYTOHUB_HOME/raw/bmt). Zipped copies work too."""
     magnification = "40x"
     mpp = None
     num_images = 600
+    deidentification = ("taken from de-identified archival ThinPrep slides, as the data descriptor states "
+                        "(Welch et al., Scientific Data 11, 1444, 2024)")
     layout = "unverified"
     assumptions = (
         "The Synapse file tree is not documented in our sources. Assumed: one folder per class inside "

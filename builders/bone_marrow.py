@@ -139,6 +139,8 @@ Bone-Marrow-Cytomorphology_MLL_Helmholtz_Fraunhofer (doi:10.7937/TCIA.AXH3-T579,
     magnification = "40x"
     mpp = None
     num_images = 171375
+    deidentification = ("the images are de-identified, as the publisher states (The Cancer Imaging Archive collection, "
+                        "doi:10.7937/TCIA.AXH3-T579)")
     layout = "verified"
     assumptions = (
         "Only ABE is verified to be flat; any class folder may be flat or split into range folders, and both "

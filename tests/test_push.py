@@ -47,7 +47,7 @@ def test_push_then_load_streaming_and_not(folder, hub_server, hub_repo_id):
     code, out = _push(str(folder), "--repo", hub_repo_id, "--allow-synthetic")
     assert code == 0, out
     assert "pushed" in out and f'load_dataset("{hub_repo_id}", streaming=True)' in out
-    assert _remote_files(hub_repo_id) == {".gitattributes", "README.md", "build-report.json",
+    assert _remote_files(hub_repo_id) == {".gitattributes", "README.md", "croissant.json", "build-report.json",
                                           *(f"assets/{p.name}" for p in (folder / "assets").iterdir()),
                                           *(f"data/{p.name}" for p in (folder / "data").iterdir())}
     assert {"samples.png", "focal-stack.png", "class-counts.png"} <= {p.name for p in (folder / "assets").iterdir()}

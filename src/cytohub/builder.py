@@ -119,6 +119,10 @@ class Builder:
     num_images: ClassVar[int | None] = None  # as published
     layout: ClassVar[str] = "verified"  # verified | unverified (the raw layout was reconstructed)
     assumptions: ClassVar[tuple[str, ...]] = ()  # what the builder assumes where sources are silent
+    # responsible-AI facts as the publisher states them, with the source (None: not stated in the sources used;
+    # the Croissant file then says so): patients' consent / ethics approval, and de-identification
+    consent: ClassVar[str | None] = None
+    deidentification: ClassVar[str | None] = None
     # labels
     labels: ClassVar[tuple[Label, ...]] = ()  # image-level classes (ClassLabel names, in this order)
     object_labels: ClassVar[tuple[Label, ...]] = ()  # categories of `objects`
@@ -185,6 +189,8 @@ class Builder:
             "num_images": cls.num_images,
             "layout": cls.layout,
             "assumptions": list(cls.assumptions),
+            "consent": cls.consent,
+            "deidentification": cls.deidentification,
             "labels": [{"name": lab.name, "path": list(lab.path), "harmonized": lab.harmonized}
                        for lab in cls.labels],
             "object_labels": [{"name": lab.name, "path": list(lab.path), "harmonized": lab.harmonized}

@@ -489,9 +489,11 @@ def validate(folder: Annotated[Path, typer.Argument(help="A build folder.")], qu
 @app.command()
 @friendly
 def card(folder: Annotated[Path, typer.Argument(help="A build folder.")], quiet: Quiet = False) -> None:
-    """Regenerate a build folder's README.md (dataset card) from its build report and the current prose."""
+    """Regenerate a build folder's README.md (dataset card) and croissant.json from its build report and the
+    current prose."""
     from cytohub.build import REPORT
     from cytohub.card import render_card
+    from cytohub.croissant import CROISSANT, croissant_json
 
     report_path = folder / REPORT
     if not report_path.is_file():
@@ -502,8 +504,9 @@ def card(folder: Annotated[Path, typer.Argument(help="A build folder.")], quiet:
     except (ValueError, KeyError, TypeError) as exc:
         raise CytohubError(f"{report_path}: not a cytohub build report ({errors.describe(exc)})") from None
     (folder / "README.md").write_text(render_card(b, report), encoding="utf-8")
+    (folder / CROISSANT).write_text(croissant_json(b, report), encoding="utf-8")
     if not quiet:
-        out_console.print(f"wrote {folder / 'README.md'}")
+        out_console.print(f"wrote {folder / 'README.md'} and {folder / CROISSANT}")
 
 
 @app.command()

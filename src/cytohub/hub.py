@@ -27,7 +27,7 @@ from cytohub.build import REPORT
 from cytohub.errors import CytohubError
 
 MANAGED = ("data/", "assets/")  # remote folders that mirror the build folder (stale files there are deleted)
-TOP_FILES = ("README.md", REPORT)
+TOP_FILES = ("README.md", "croissant.json", REPORT)
 RETRIES = 5
 BACKOFF = 0.5  # seconds, doubled after each failed attempt
 
