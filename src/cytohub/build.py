@@ -9,7 +9,8 @@ One straight line (see DESIGN.md):
 4. each split's shards are planned (count and cut points, `cytohub.writer.plan_shards`), then pass 2 reads
    the segments in order, routes each row to its split's shard writer and deletes each segment as soon as
    its rows are written: temporary disk stays about one output's size;
-5. statistics -> figures -> build-report.json -> README.md -> croissant.json, and the staging folder is renamed to `out`.
+5. statistics -> figures -> build-report.json -> README.md -> croissant.json, and the staging folder is
+   renamed to `out`.
 Memory does not grow with the number of rows (bookkeeping is compact columns); it is bounded by the
 chunks in flight plus one row group per split. An interrupted build leaves nothing at `out` (only a hidden
 staging folder next to it, removed by the next build).
