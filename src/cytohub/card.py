@@ -31,7 +31,7 @@ def prose(name: str) -> str:
 
 
 def repo_placeholder(name: str) -> str:
-    """The quoted repo id in a built card's "How to load" (`"ORG/<name>"`): the repo is known only at push."""
+    """The quoted repo id in a built card's loading snippets (`"ORG/<name>"`): the repo is known only at push."""
     return f'"ORG/{name}"'
 
 
@@ -229,7 +229,7 @@ def _loading_in_parallel(name: str, split: str, shards: int) -> str:
             f"`split_dataset_by_node`, whole shards. The `{split}` split has {shards} shard"
             + ("s" if shards != 1 else "") + ".")
     code = ("```python\nfrom torch.utils.data import DataLoader\n\n"
-            f'ds = load_dataset("ORG/{name}", split="{split}", streaming=True)\n')
+            f'ds = load_dataset({repo_placeholder(name)}, split="{split}", streaming=True)\n')
     if _has_reshard() and shards < 8:
         text += (" With fewer shards than workers, `reshard()` splits them into one shard per Parquet row "
                  "group (at most 100 rows each), so every worker gets work.")
