@@ -292,10 +292,18 @@ def build(
                                                         "DataLoader workers and nodes all get shards); more if a "
                                                         "shard would pass --max-shard-size.",
                                                    show_default=False)] = None,
+    limit: Annotated[list[str] | None, typer.Option(
+        "--limit", metavar="NAME=VALUE", help="Change a limit of raw access, e.g. member_bytes=1GiB or "
+        "unpacked_bytes=500GB (repeatable; every limit, its default and its CYTOHUB_* variable are in the README, "
+        "section Limits).")]
+    = None,
     quiet: Quiet = False,
 ) -> None:
     """Build a Hub-ready dataset folder (Parquet shards, card, figures, build report) from a raw download."""
+    from cytohub import limits
+
     b = registry.get(name)  # argument errors first, before the heavy imports of the build engine
+    in_force = limits.current().with_overrides(limit or [], limits.RUNTIME)
     if download_first:
         from cytohub.download import require_complete
 
@@ -319,9 +327,10 @@ def build(
     from cytohub.build import build as run_build
     from cytohub.build import parse_size
 
-    result = _run_build(run_build, b, raw, out, quiet, split=split, seed=seed,
-                        max_shard_bytes=parse_size(max_shard_size), overwrite=overwrite, tmp_dir=tmp_dir,
-                        num_proc=num_proc, num_shards=num_shards)
+    with limits.use(in_force):
+        result = _run_build(run_build, b, raw, out, quiet, split=split, seed=seed,
+                            max_shard_bytes=parse_size(max_shard_size), overwrite=overwrite, tmp_dir=tmp_dir,
+                            num_proc=num_proc, num_shards=num_shards)
     if not quiet:
         _print_build(result)
 

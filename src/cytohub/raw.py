@@ -6,13 +6,23 @@ virtual tree whose paths use `/` and keep archive names as folders, for example
 `CCCID_NILM_part1.zip.7z/CCCID_NILM_part1.zip/NILM/1. Superficial-Intermediate Cells/001_(3059,11012,0).jpg`.
 
 How each kind is read:
-* a zip on disk is read in place, member by member (random access, nothing extracted);
-* a 7z or tar needs sequential decompression, so it is extracted once into a private temporary folder,
-  and a zip nested inside another archive is copied out once; all of that is removed by `close()`.
+* a zip on disk is read in place, member by member, with positional reads (nothing extracted); stored,
+  deflate, Deflate64, bzip2 and LZMA members are decompressed as they are read (`cytohub.zipindex`), and the
+  central directory is read in chunks into a compact index (`cytohub.filetable`);
+* a 7z or tar needs sequential decompression, so its members are unpacked once into a private temporary
+  folder (`cytohub-raw-<pid>-*` under `--tmp-dir`/TMPDIR, under names derived from their hash, so long or
+  odd member names do not matter), and a zip nested inside another archive is copied out once; all of that
+  is removed by `close()`, and the folders of killed runs by the next run.
 
-Every member name is checked before anything is read or written: no absolute paths, drive letters, `..`
-or NUL bytes, and the declared unpacked size of a spilled archive must fit the free temporary space.
-Operating-system litter (`__MACOSX/`, `._*`, `.DS_Store`, `Thumbs.db`) is set aside with a reason.
+Raw input is untrusted. Every limit of `cytohub.limits` that concerns bytes is enforced here, before
+decompression: a member's declared size against `member_bytes` (`image_bytes` for images) before it is read,
+and reads stop at the declared size (a longer stream is an error, as is a CRC mismatch); compression ratios
+of members and archives; archive nesting depth; the total written to the temporary folder (`unpacked_bytes`)
+and the free space left there (`free_space_reserve`); the number of files. Member names are checked (no
+absolute paths, drive letters, `..` or NUL bytes, no duplicates). In folders, named pipes, devices, sockets
+and symbolic links leaving the raw folder are never opened; symbolic-link, device and other special members
+of archives are never followed. Operating-system litter (`__MACOSX/`, `._*`, `.DS_Store`, `Thumbs.db`) and an
+archive whose unpacked copy lies beside it are set aside. Everything set aside carries a reason.
 
 The tree records which files a builder read and which it skipped (with a reason), so the build report can
 account for every raw file.
@@ -21,29 +31,43 @@ account for every raw file.
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
+import io
+import lzma
 import os
 import re
 import shutil
+import stat
 import tarfile
 import tempfile
 import threading
 import zipfile
+import zlib
+from array import array
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import BinaryIO
 
 import numpy as np
 
-from cytohub import errors
+from cytohub import errors, limits
 from cytohub.errors import CytohubError, DatasetNotFoundError, RawFileError
 from cytohub.filetable import FILE, LITTER, FileList, FileTable, RecordList, SkippedView, UsedView
+from cytohub.limits import Limits, human_bytes
 from cytohub.zipindex import MemberRecord, ZipReader, iter_central_directory, record_of
 
 ARCHIVE_SUFFIXES = (".zip", ".7z", ".tar", ".tar.gz", ".tgz", ".tar.bz2", ".tar.xz")
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".jpe", ".png", ".bmp", ".tif", ".tiff", ".gif", ".webp", ".jp2")
 _LITTER_NAMES = {".ds_store", "thumbs.db", "desktop.ini"}
-MAX_MEMBER_BYTES = int(os.environ.get("CYTOHUB_MAX_MEMBER_BYTES", 16 * 2**30))
 _CHUNK = 1 << 20
+_TMP_PREFIX = "cytohub-raw-"
+_UNPACK_HINT = "unpack it with 7-Zip (7z x ARCHIVE) and pass the unpacked folder with --raw"
+# 7z coder ids (7-Zip's Methods.txt) for naming what py7zr cannot decode
+_7Z_METHODS = {"0303011b": "BCJ2", "0a": "ARM64", "0b": "RISCV", "04": "BCJ", "05": "PPC", "06": "IA64",
+               "07": "ARM", "08": "ARMT", "09": "SPARC", "030401": "PPMd", "040109": "Deflate64",
+               "0405": "Z", "0406": "LZH", "06f10701": "7zAES", "04f71101": "Zstandard", "04f71104": "LZ4"}
 
 
 def archive_kind(name: str) -> str | None:
@@ -58,9 +82,18 @@ def archive_kind(name: str) -> str | None:
     return None
 
 
+def _archive_stem(name: str) -> str:
+    """The name an archive unpacks to in place: 'annotations.zip' -> 'annotations', 'X.zip.7z' -> 'X.zip'."""
+    low = name.lower()
+    for suf in (".tar.gz", ".tar.bz2", ".tar.xz", ".tgz", ".tar", ".zip", ".7z"):
+        if low.endswith(suf):
+            return name[: len(name) - len(suf)]
+    return name
+
+
 def _sniff_kind(path: Path) -> str | None:
     """The archive kind from the file's first bytes."""
-    with open(path, "rb") as fh:
+    with _open_regular(path, str(path)) as fh:
         head = fh.read(262)
     if head.startswith(b"PK\x03\x04") or head.startswith(b"PK\x05\x06"):
         return "zip"
@@ -97,6 +130,130 @@ def _zip_name(info: zipfile.ZipInfo) -> str:
         with contextlib.suppress(UnicodeEncodeError, UnicodeDecodeError):
             name = name.encode("cp437").decode("utf-8")
     return name
+
+
+_SPECIAL_KINDS = ((stat.S_ISFIFO, "a named pipe (FIFO)"), (stat.S_ISSOCK, "a socket"),
+                  (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"))
+
+
+def _special_kind(mode: int) -> str:
+    for test, kind in _SPECIAL_KINDS:
+        if test(mode):
+            return kind
+    return "not a regular file"
+
+
+_OPEN_FLAGS = (os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOFOLLOW", 0)
+               | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_BINARY", 0))
+
+
+def _open_fd(path: Path, where: str) -> tuple[int, int]:
+    """(descriptor, size) of a regular file opened for reading: never blocks on a FIFO (O_NONBLOCK, which
+    does not affect regular files), never follows a final symbolic link (links inside the raw folder are
+    resolved when it is scanned); anything but a regular file is refused."""
+    try:
+        fd = os.open(path, _OPEN_FLAGS)
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise RawFileError(f"{where}: is a symbolic link; links are not followed when reading") from None
+        raise RawFileError(f"{where}: cannot be opened ({exc.strerror})") from None
+    st = os.fstat(fd)
+    if not stat.S_ISREG(st.st_mode):
+        os.close(fd)
+        raise RawFileError(f"{where}: is {_special_kind(st.st_mode)}; expected a regular file")
+    return fd, st.st_size
+
+
+def _open_regular(path: Path, where: str) -> BinaryIO:
+    """A binary file object for a regular file (see `_open_fd`)."""
+    return os.fdopen(_open_fd(path, where)[0], "rb")
+
+
+# ------------------------------------------------------------------------------------------------ 7z writer
+class _SpillWriter:
+    """Where py7zr writes one 7z member: a file in the temporary folder, never past its declared size (py7zr's
+    Py7zIO interface, duck-typed so that py7zr is imported only when a 7z is met)."""
+
+    def __init__(self, tree: RawTree, dest: Path, declared: int, where: str) -> None:
+        self._tree, self._dest, self._declared, self._where = tree, dest, declared, where
+        self._n = 0
+        self._fh = tree._create(dest, where)
+
+    def write(self, s: bytes | bytearray) -> int:
+        self._n += len(s)
+        if self._n > self._declared:
+            raise RawFileError(f"{self._where}: unpacks to more than the {self._declared} bytes its header "
+                               "declares; the archive is corrupt or crafted")
+        self._tree._write(self._fh, s, self._where)
+        return len(s)
+
+    def read(self, size: int | None = None) -> bytes:
+        return b""
+
+    def seek(self, offset: int, whence: int = 0) -> int:
+        return self._n
+
+    def seekable(self) -> bool:
+        return False
+
+    def flush(self) -> None:
+        pass
+
+    def size(self) -> int:
+        return self._n
+
+    def close(self) -> None:
+        if not self._fh.closed:
+            self._tree._close_written(self._fh, self._where)
+
+
+class _NullWriter:
+    """Where py7zr writes members that are not kept (symbolic links, sockets): nowhere."""
+
+    def write(self, s: bytes | bytearray) -> int:
+        return len(s)
+
+    def read(self, size: int | None = None) -> bytes:
+        return b""
+
+    def seek(self, offset: int, whence: int = 0) -> int:
+        return 0
+
+    def seekable(self) -> bool:
+        return False
+
+    def flush(self) -> None:
+        pass
+
+    def size(self) -> int:
+        return 0
+
+    def close(self) -> None:
+        pass
+
+
+class _SpillFactory:
+    def __init__(self, tree: RawTree, plan: dict[str, tuple[Path, int, str]]) -> None:
+        self.tree, self.plan = tree, plan
+        self.writers: list[_SpillWriter] = []
+
+    def create(self, filename: str):
+        entry = self.plan.get(filename)
+        if entry is None:
+            return _NullWriter()
+        w = _SpillWriter(self.tree, *entry)
+        self.writers.append(w)
+        return w
+
+
+@dataclass
+class _Unpacked:
+    """A member unpacked to the temporary folder, or set aside (`reason`), registered in scan order."""
+
+    vpath: str
+    disk: Path | None
+    size: int
+    reason: str | None = None
 
 
 class RawFile:
@@ -142,7 +299,14 @@ class RawFile:
     def stem(self) -> str:
         return PurePosixPath(self.name).stem
 
+    @property
+    def limit_name(self) -> str:
+        """The limit a whole read of this file is held to: `image_bytes` for images, else `member_bytes`."""
+        return "image_bytes" if self.name.lower().endswith(IMAGE_SUFFIXES) else "member_bytes"
+
     def read_bytes(self) -> bytes:
+        """The whole file. Refused (LimitError) before anything is read if its size is over `limit_name`;
+        RawFileError if it is truncated, corrupt or longer than its archive header declares."""
         if self._tree is None:
             return _read_detached(self)
         data = self._tree._read(self)
@@ -157,18 +321,20 @@ class RawFile:
             raise RawFileError(f"{self.path}: not valid {encoding} text ({exc.reason} at byte {exc.start})") from None
 
     def open(self) -> BinaryIO:
-        """A binary file object (for h5py, scipy.io and other readers that want one)."""
-        kind = self._loc[0]
+        """A read-only, seekable binary stream of the file (for readers that want a file object). The size is
+        checked as for `read_bytes`; zip members are decompressed as they are read, never held whole. Readers
+        that seek back and forth a lot (h5py) should use `local_path()`."""
+        lim = self._tree.limits if self._tree is not None else limits.current()
+        _check_whole_read(self, lim)
         if self._tree is not None:
             self._tree.mark_used(self)
-        if kind == "fs":
-            return open(self._loc[1], "rb")
-        import io
-
-        return io.BytesIO(self.read_bytes() if self._tree is None else self._tree._read(self))
+        if self._loc[0] == "fs":
+            return _open_regular(Path(self._loc[1]), self.path)
+        return io.BufferedReader(_zip_reader(self).open(self._loc[2], self.path), _CHUNK)
 
     def local_path(self) -> Path:
-        """A path on disk holding this file's bytes (copied out of a zip into the temp folder if needed)."""
+        """A path on disk holding this file's bytes: the file itself when it is on disk, else a copy in the
+        temporary folder (counted against `unpacked_bytes` and the free-space reserve)."""
         if self._loc[0] == "fs":
             if self._tree is not None:
                 self._tree.mark_used(self)
@@ -176,11 +342,7 @@ class RawFile:
         if self._tree is None:
             raise RawFileError(f"{self.path}: a detached zip member has no local path")
         self._tree.mark_used(self)
-        dest = self._tree._tmp() / "members" / hashlib.sha1(self.path.encode()).hexdigest() / self.name
-        if not dest.exists():
-            dest.parent.mkdir(parents=True, exist_ok=True)
-            dest.write_bytes(self._tree._read(self))
-        return dest
+        return self._tree._copy_out(self)
 
 
 DETACHED_SHA256: dict[int, bytes] = {}  # file index -> sha256 of loose input files read by detached copies
@@ -194,26 +356,69 @@ def _detached(path: str, size: int, loc: tuple, index: int, want_sha: bool) -> R
     return f
 
 
+def _zip_reader(f: RawFile) -> ZipReader:
+    """The reader of a zip member's archive (a detached copy opens the archive once per process)."""
+    reader = f._loc[1]
+    if isinstance(reader, ZipReader):
+        return reader
+    cached = _DETACHED_ZIPS.get(reader)
+    if cached is None:
+        cached = _DETACHED_ZIPS[reader] = ZipReader(reader)
+    return cached
+
+
+def _check_whole_read(f: RawFile, lim: Limits) -> None:
+    """Refuse a whole read of `f` over its size limit or with an absurd compression ratio, before reading."""
+    lim.check(f.limit_name, f.size, f.path, f"is {human_bytes(f.size)}")
+    _check_ratio(f, lim)
+
+
+def _check_ratio(f: RawFile, lim: Limits) -> None:
+    if f._loc[0] == "zip":
+        rec: MemberRecord = f._loc[2]
+        if lim.ratio_exceeded(rec.file_size, rec.compress_size):
+            ratio = rec.file_size // max(rec.compress_size, 1)
+            raise lim.error("compression_ratio", ratio, f.path, f"unpacks {human_bytes(rec.file_size)} from "
+                            f"{human_bytes(rec.compress_size)} ({ratio:,}:1)")
+
+
+def _read_whole(f: RawFile, lim: Limits) -> bytes:
+    """The bytes of `f`, within the limits (see `RawFile.read_bytes`)."""
+    _check_whole_read(f, lim)
+    if f._loc[0] == "zip":
+        return _zip_reader(f).read(f._loc[2], f.path)
+    fd, size = _open_fd(Path(f._loc[1]), f.path)
+    try:
+        lim.check(f.limit_name, size, f.path, f"is {human_bytes(size)}")
+        parts, left = [], size + 1  # sized to the file: one read for most files, none past the limit
+        while left > 0 and (chunk := os.read(fd, min(left, 1 << 30))):
+            parts.append(chunk)
+            left -= len(chunk)
+        data = parts[0] if len(parts) == 1 else b"".join(parts)
+    except OSError as exc:
+        raise RawFileError(f"{f.path}: cannot be read ({exc.strerror})") from None
+    finally:
+        os.close(fd)
+    if len(data) != size:
+        raise RawFileError(f"{f.path}: changed size while it was read ({size} bytes, then {len(data)}+); "
+                           "expected a file that is not being written")
+    return data
+
+
 def _read_detached(f: RawFile) -> bytes:
     errors.reading(f.path)  # a library error while this file is parsed (in a worker process) names it
-    loc = f._loc
-    try:
-        if loc[0] == "fs":
-            data = Path(loc[1]).read_bytes()
-        else:
-            reader = _DETACHED_ZIPS.get(loc[1])
-            if reader is None:
-                reader = _DETACHED_ZIPS[loc[1]] = ZipReader(loc[1])
-            data = reader.read(loc[2])
-    except (zipfile.BadZipFile, OSError, EOFError, ValueError, RuntimeError, NotImplementedError) as exc:
-        raise RawFileError(f"{f.path}: cannot be read ({exc}); the archive may be truncated or corrupt") from None
-    if loc[-1] == "sha":
+    data = _read_whole(f, limits.current())
+    if f._loc[-1] == "sha":
         DETACHED_SHA256[f._index] = hashlib.sha256(data).digest()
     return data
 
 
 class RawTree:
-    """A read-only, recursive view over a raw folder or archive. Use as a context manager."""
+    """A read-only, recursive view over a raw folder or archive. Use as a context manager.
+
+    Raises DatasetNotFoundError if `root` does not exist, RawFileError (LimitError for a resource limit,
+    see `cytohub.limits`) for unreadable, corrupt, encrypted or oversized input, and CytohubError when the
+    temporary folder is missing, read-only or full. Limits are those of `limits.current()` at creation."""
 
     def __init__(self, root: str | os.PathLike, *, tmp_dir: str | os.PathLike | None = None,
                  known_sha256: dict[str, str] | None = None,
@@ -221,77 +426,206 @@ class RawTree:
         self.root = Path(root).expanduser()
         if not self.root.exists():
             raise DatasetNotFoundError(f"raw path {self.root} does not exist; expected a folder or an archive")
-        self._tmp_parent = Path(tmp_dir) if tmp_dir else None
+        self.limits: Limits = limits.current()
+        self._root_real = Path(os.path.realpath(self.root))
+        self._tmp_parent = Path(tmp_dir).expanduser() if tmp_dir else None
         self._tmpdir: Path | None = None
         self._known = {k.lower(): v.lower() for k, v in (known_sha256 or {}).items()}
         self._progress = progress or (lambda msg: None)
         self._table = FileTable()  # every file and set-aside file, compact (see cytohub.filetable)
-        self._slots: list[tuple] = []  # ("dir", base folder, virtual prefix) | ("zip", ZipReader, vpath)
+        # ("dir", base folder, virtual prefix) | ("zip", ZipReader, vpath) | ("abs",): disk path in the orig column
+        self._slots: list[tuple] = [("abs",)]
         self._zips: list[ZipReader] = []
         self._archive_inputs: list[dict] = []  # archives given by the user: path, size, sha256
         self.containers: list[str] = []  # virtual paths of archives that were expanded
         self._skipped_other: dict[str, str] = {}  # skip() of paths that are not files of the tree
+        self._aside: dict[str, str] = {}  # set-aside entries other than litter: path -> reason
+        self._entries = 0
         self._pending_unpack: dict = {}  # vpath -> Future of an archive being unpacked in the background
         self._tmp_lock = threading.Lock()
+        self._reserved = 0  # bytes promised to the temporary folder
+        self._written = 0  # bytes written there
         try:
+            _sweep_dead_tmp(self._tmp_parent)
             self._scan()
             self._table.seal()
+            self._check_duplicates()
         except BaseException:
             self.close()
             raise
 
     # ----------------------------------------------------------------- scanning
+    def _add(self, vpath: str, size: int, kind: int = FILE, slot: int = -1, member: tuple | None = None,
+             top: bool = False, reason: str | None = None) -> None:
+        """One entry of the file table (a set-aside one with its reason), within the `files` limit."""
+        self._entries += 1
+        self.limits.check("files", self._entries, vpath, f"is file number {self._entries:,} of the raw tree")
+        if reason is not None:
+            self._aside[vpath] = reason
+        self._table.add(vpath, size, kind, slot, member, top=top)
+
+    def _add_abs(self, vpath: str, disk: Path, size: int, top: bool = False) -> None:
+        """A file whose bytes are at `disk` (an unpacked member, or the target of a link inside the raw folder)."""
+        self._add(vpath, size, FILE, 0, (str(disk), 0, 0, 0, 0, 0, 0), top=top)
+
     def _scan(self) -> None:
-        if self.root.is_dir():
-            self._scan_dir(self.root, "", top=True)
+        st = os.stat(self.root)
+        if stat.S_ISDIR(st.st_mode):
+            self._scan_dir(self._root_real)
             return
-        kind = _sniff_kind(self.root)
+        if not stat.S_ISREG(st.st_mode):
+            raise RawFileError(f"{self.root}: is {_special_kind(st.st_mode)}; expected a folder or an archive")
+        kind = _sniff_kind(self._root_real)
         if kind is None:
             raise RawFileError(
                 f"{self.root}: not a zip, 7z or tar archive (expected a folder or one of "
                 f"{', '.join(ARCHIVE_SUFFIXES)})"
             )
-        self._add_input(self.root, self.root.name, archive=True)
-        self._add_archive(self.root, self.root.name, kind)
+        self._add_input(self._root_real, self.root.name, archive=True)
+        self._add_archive(self._root_real, self.root.name, kind, depth=1)
 
-    def _scan_dir(self, base: Path, prefix: str, top: bool) -> None:
-        slot = len(self._slots)
-        self._slots.append(("dir", base, prefix))
-        archives: list[tuple[Path, str]] = []  # (file on disk, virtual path), in sorted walk order
-        for dirpath, dirnames, filenames in os.walk(base):
-            dirnames.sort()
-            rel_dir = Path(dirpath).relative_to(base).as_posix()
-            for fname in sorted(filenames):
-                rel = fname if rel_dir == "." else f"{rel_dir}/{fname}"
-                vpath = f"{prefix}/{rel}" if prefix else rel
-                if is_litter(vpath):
-                    self._table.add(vpath, -1, LITTER)
-                elif archive_kind(fname):
-                    archives.append((Path(dirpath) / fname, vpath))
+    def _walk(self, base: Path) -> list[tuple[Path, str, bool]]:
+        """The raw folder's regular files, sorted, depth first, as (disk path, virtual path, is a link); the
+        rest is set aside with a reason. Symbolic links are followed only to files inside the raw folder."""
+        found: list[tuple[Path, str, bool]] = []
+
+        def visit(folder: Path, rel: str) -> None:
+            try:
+                entries = sorted(os.scandir(folder), key=lambda e: e.name)
+            except OSError as exc:
+                raise RawFileError(f"{rel or folder}: folder cannot be read ({exc.strerror}); nothing in it would "
+                                   "be accounted for") from None
+            for entry in entries:
+                vpath = f"{rel}/{entry.name}" if rel else entry.name
+                disk = Path(entry.path)
+                try:
+                    mode = entry.stat(follow_symlinks=False).st_mode
+                except OSError:
+                    continue  # vanished while scanning
+                if stat.S_ISDIR(mode):
+                    visit(disk, vpath)
+                elif is_litter(vpath):
+                    self._add(vpath, -1, LITTER)
+                elif stat.S_ISREG(mode):
+                    found.append((disk, vpath, False))
+                elif stat.S_ISLNK(mode):
+                    target = Path(os.path.realpath(disk))
+                    if not target.exists():
+                        self._add(vpath, -1, LITTER, reason="broken symbolic link")
+                    elif not (target == self._root_real or self._root_real in target.parents):
+                        self._add(vpath, -1, LITTER, reason="symbolic link leading outside the raw folder; not "
+                                                           "followed (nothing outside the raw folder is read)")
+                    elif target.is_dir():
+                        self._add(vpath, -1, LITTER, reason="symbolic link to a folder inside the raw folder; its "
+                                                           "files are read at their own place")
+                    elif not target.is_file():
+                        self._add(vpath, -1, LITTER, reason=f"symbolic link to {_special_kind(target.stat().st_mode)}"
+                                                           "; never opened")
+                    else:
+                        found.append((target, vpath, True))
                 else:
-                    size = os.stat(os.path.join(dirpath, fname)).st_size
-                    self._table.add(vpath, size, FILE, slot, top=top)
-        if top:
-            self._prefetch(archives)
+                    self._add(vpath, -1, LITTER, reason=f"{_special_kind(mode)}, not a regular file; never opened")
+
+        visit(base, "")
+        return found
+
+    def _scan_dir(self, base: Path) -> None:
+        slot = len(self._slots)
+        self._slots.append(("dir", base, ""))
+        found = self._walk(base)
+        copies = self._unpacked_copies(found)
+        archives: list[tuple[Path, str]] = []  # (file on disk, virtual path), in sorted walk order
+        for disk, vpath, link in found:
+            if vpath in copies:
+                self._add(vpath, -1, LITTER, reason=copies[vpath])
+            elif archive_kind(vpath):
+                archives.append((disk, vpath))
+            elif link:
+                self._add_abs(vpath, disk, disk.stat().st_size, top=True)
+            else:
+                self._add(vpath, disk.stat().st_size, FILE, slot, top=True)
+        self._prefetch(archives)
         for disk, vpath in archives:
-            kind = archive_kind(disk.name)
-            if top:
-                self._add_input(disk, vpath, archive=True)
-            self._add_archive(disk, vpath, kind)
+            self._add_input(disk, vpath, archive=True)
+            self._add_archive(disk, vpath, archive_kind(vpath), depth=1)
 
     def _add_input(self, disk: Path, vpath: str, archive: bool) -> None:
         entry = {"path": vpath, "size": disk.stat().st_size, "sha256": None}
         self._archive_inputs.append(entry)
         if archive:  # archives are hashed now (their checksums are what publishers list)
-            entry["sha256"] = _sha256_file(disk)
-            expected = self._known.get(disk.name.lower())
+            entry["sha256"] = _sha256_file(disk, vpath)
+            expected = self._known.get(vpath.rsplit("/", 1)[-1].lower()) or self._known.get(disk.name.lower())
             if expected and expected != entry["sha256"]:
                 raise RawFileError(
-                    f"{disk}: sha256 {entry['sha256']} does not match the published {expected}; "
+                    f"{vpath}: sha256 {entry['sha256']} does not match the published {expected}; "
                     "the download is corrupt or a different version"
                 )
 
-    def _add_archive(self, disk: Path, vpath: str, kind: str) -> None:
+    def _unpacked_copies(self, found: list[tuple[Path, str, bool]]) -> dict[str, str]:
+        """Archives that lie beside their own unpacked copy (the state after unpacking in place): the copy
+        is used, the archive set aside. Same member names and sizes are required; a partial copy is not one."""
+        on_disk = {v: d for d, v, _ in found}
+        dirs = {v.rsplit("/", 1)[0] for v in on_disk if "/" in v}
+        dirs |= {d.rsplit("/", i)[0] for d in list(dirs) for i in range(1, d.count("/") + 1)}
+        out: dict[str, str] = {}
+        for disk, vpath, _ in found:
+            kind = archive_kind(vpath)
+            if kind is None:
+                continue
+            stem = _archive_stem(vpath.rsplit("/", 1)[-1])
+            parent = vpath.rsplit("/", 1)[0] + "/" if "/" in vpath else ""
+            sibling = f"{parent}{stem}"
+            if sibling in on_disk:
+                listing = self._listing(disk, vpath, kind)
+                if listing is not None and list(listing) == [stem] and listing[stem] == on_disk[sibling].stat().st_size:
+                    out[vpath] = f"its unpacked copy {sibling} lies beside it and is used instead"
+                continue
+            if sibling not in dirs:
+                continue
+            listing = self._listing(disk, vpath, kind)
+            if not listing:
+                continue
+            for prefix in (parent, f"{sibling}/"):
+                if all(on_disk.get(prefix + m) is not None and on_disk[prefix + m].stat().st_size == n
+                       for m, n in listing.items()):
+                    out[vpath] = f"its unpacked copy {sibling}/ lies beside it and is used instead"
+                    break
+        return out
+
+    def _listing(self, disk: Path, vpath: str, kind: str) -> dict[str, int] | None:
+        """Member name -> size of an archive's regular files (litter left out), or None if unreadable."""
+        try:
+            if _sniff_kind(disk) != kind:
+                return None
+            out: dict[str, int] = {}
+            if kind == "zip":
+                with _open_regular(disk, vpath) as fh:
+                    for info in iter_central_directory(fh):
+                        name = safe_member_name(_zip_name(info), vpath)
+                        if not info.is_dir() and name and not is_litter(name):
+                            out[name] = info.file_size
+                        if len(out) > self.limits.files:
+                            return None
+            elif kind == "7z":
+                import py7zr
+
+                with py7zr.SevenZipFile(disk) as z:
+                    for f in z.files:
+                        name = safe_member_name(f.filename, vpath)
+                        if not (f.is_directory or f.is_symlink) and name and not is_litter(name):
+                            out[name] = f.uncompressed or 0
+            else:
+                with _open_regular(disk, vpath) as fh, tarfile.open(fileobj=fh, mode="r|*") as tf:
+                    for m in tf:
+                        name = safe_member_name(m.name, vpath)
+                        if m.isfile() and name and not is_litter(name):
+                            out[name] = m.size
+            return out
+        except Exception:  # an unreadable archive is not a copy; reading it later gives the real error
+            return None
+
+    def _add_archive(self, disk: Path, vpath: str, kind: str, depth: int) -> None:
+        self.limits.check("nesting_depth", depth, vpath, f"is an archive nested {depth} levels deep")
         sniffed = _sniff_kind(disk)
         if sniffed != kind:
             raise RawFileError(f"{vpath}: named like a {kind} archive but its content is not one "
@@ -300,57 +634,118 @@ class RawTree:
         errors.reading(vpath)  # a library error while scanning it names this archive
         self._progress(f"reading {vpath}")
         if kind == "zip":
-            self._add_zip(disk, vpath)
-        elif kind == "7z":
-            self._extract_7z(disk, vpath)
-        else:
-            self._extract_tar(disk, vpath)
+            self._add_zip(disk, vpath, depth)
+            return
+        fut = self._pending_unpack.pop(vpath, None)
+        members = fut.result() if fut is not None else self._unpack(disk, vpath, kind)
+        for m in members:
+            if m.reason is not None:
+                self._add(m.vpath, -1, LITTER, reason=m.reason)
+            elif archive_kind(m.vpath):
+                self._add_archive(m.disk, m.vpath, archive_kind(m.vpath), depth + 1)
+            else:
+                self._add_abs(m.vpath, m.disk, m.size)
 
-    def _add_zip(self, disk: Path, vpath: str) -> None:
+    # ----------------------------------------------------------------- zip
+    def _add_zip(self, disk: Path, vpath: str, depth: int) -> None:
+        lim = self.limits
         try:
             zf = ZipReader(disk)
-        except (zipfile.BadZipFile, OSError, EOFError) as exc:
-            raise RawFileError(f"{vpath}: not a readable zip archive ({exc}); the file may be truncated") from None
+        except OSError as exc:
+            raise RawFileError(f"{vpath}: not a readable zip archive ({exc.strerror})") from None
         self._zips.append(zf)
         slot = len(self._slots)
         self._slots.append(("zip", zf, vpath))
-        with open(disk, "rb") as fh:
+        starts, ends = array("q"), array("q")  # each member's span in the file, to find overlaps
+        total = 0
+        with _open_regular(disk, vpath) as fh:
             infos = iter_central_directory(fh)
             while True:
                 try:
                     info = next(infos)
                 except StopIteration:
                     break
-                except (zipfile.BadZipFile, OSError, EOFError, NotImplementedError) as exc:
+                except (zipfile.BadZipFile, OSError, EOFError, NotImplementedError, ValueError) as exc:
                     raise RawFileError(f"{vpath}: not a readable zip archive ({exc}); the file may be "
                                        "truncated") from None
+                starts.append(info.header_offset)
+                ends.append(info.header_offset + 30 + info.compress_size)
+                total += info.file_size
                 if info.is_dir():
                     continue
                 name = safe_member_name(_zip_name(info), vpath)
                 if not name:
                     continue
                 member = f"{vpath}/{name}"
-                if info.file_size > MAX_MEMBER_BYTES:
-                    raise RawFileError(f"{member}: {info.file_size} bytes unpacked, over the {MAX_MEMBER_BYTES} "
-                                       "limit")
+                if info.flag_bits & 0x1:
+                    raise RawFileError(f"{vpath}: the archive is encrypted (member {name!r} needs a password); "
+                                       "expected an unencrypted archive: decrypt it with 7-Zip and pass the folder")
                 if is_litter(member):
-                    self._table.add(member, -1, LITTER)
+                    self._add(member, -1, LITTER)
+                    continue
+                ftype = (info.external_attr >> 16) & 0o170000 if info.create_system == 3 else 0
+                if ftype == stat.S_IFLNK:
+                    self._add(member, -1, LITTER, reason="symbolic link member; links in archives are never followed")
+                    continue
+                if ftype not in (0, stat.S_IFREG):
+                    self._add(member, -1, LITTER, reason=f"{_special_kind(ftype)} member; never read")
                     continue
                 kind = archive_kind(name)
-                if kind:  # nested archive: copy it out once, then read it like a file on disk
-                    out = self._tmp() / "nested" / hashlib.sha1(member.encode()).hexdigest() / PurePosixPath(name).name
-                    out.parent.mkdir(parents=True, exist_ok=True)
-                    self._check_space(info.file_size, member)
-                    with zf._zf.open(info) as src, open(out, "wb") as dst:
-                        shutil.copyfileobj(src, dst, _CHUNK)
-                    self._add_archive(out, member, kind)
+                if kind:  # nested archive: copy it out once (within the limits), then read it like a file on disk
+                    rec = record_of(info)
+                    if lim.ratio_exceeded(rec.file_size, rec.compress_size):
+                        ratio = rec.file_size // max(rec.compress_size, 1)
+                        raise lim.error("compression_ratio", ratio, member, f"unpacks {human_bytes(rec.file_size)} "
+                                        f"from {human_bytes(rec.compress_size)} ({ratio:,}:1)")
+                    lim.check("nesting_depth", depth + 1, member, f"is an archive nested {depth + 1} levels deep")
+                    out = self._spill_path(member)
+                    self._reserve(rec.file_size, member)
+                    with zf.open(rec, member) as src:
+                        self._copy(src, out, rec.file_size, member)
+                    self._add_archive(out, member, kind, depth + 1)
                 else:
-                    self._table.add(member, info.file_size, FILE, slot, record_of(info))
+                    self._add(member, info.file_size, FILE, slot, record_of(info))
+        self._check_zip_whole(zf, np.frombuffer(starts, dtype=np.int64), np.frombuffer(ends, dtype=np.int64),
+                              total, vpath)
 
+    def _check_zip_whole(self, zf: ZipReader, starts: np.ndarray, ends: np.ndarray, total: int, vpath: str) -> None:
+        """Refuse a zip whose central directory does not describe the file: a truncated zip of zips (the
+        directory found is that of the last complete inner zip), overlapping members (a zip bomb), or an
+        absurd total compression ratio."""
+        lim = self.limits
+        first = int(starts.min()) if len(starts) else 0
+        if first > 0 and zf.pread(4, 0) == b"PK\x03\x04":
+            raise RawFileError(f"{vpath}: the zip is truncated: its own central directory is missing (the one found "
+                               f"belongs to a zip stored inside it, {first} bytes in); download it again")
+        order = np.argsort(starts, kind="stable")
+        if len(order) > 1 and bool((starts[order][1:] < ends[order][:-1]).any()):
+            raise RawFileError(f"{vpath}: members overlap in the file (a zip bomb or a corrupt archive); "
+                               "expected each member stored once")
+        if lim.ratio_exceeded(total, zf.size):
+            raise lim.error("compression_ratio", total // max(zf.size, 1), vpath,
+                            f"declares {human_bytes(total)} unpacked from {human_bytes(zf.size)} "
+                            f"({total // max(zf.size, 1):,}:1)")
+
+    def _check_duplicates(self) -> None:
+        """Two entries with one path (a name repeated in an archive) are an error: which is meant is unknown."""
+        import pyarrow.compute as pc
+
+        paths = self._table._paths
+        if len(paths) < 2:
+            return
+        same = pc.equal(paths.slice(0, len(paths) - 1), paths.slice(1)).to_numpy(zero_copy_only=False)
+        hits = np.flatnonzero(same)
+        if len(hits):
+            path = self._table.path(int(hits[0]))
+            archive = max((c for c in self.containers if path.startswith(c + "/")), key=len, default="")
+            raise RawFileError(f"{archive or self.root}: member {path.removeprefix(archive + '/')!r} appears twice; "
+                               "expected unique member names (which copy is meant is unknown)")
+
+    # ----------------------------------------------------------------- 7z and tar
     def _prefetch(self, found: list[tuple[Path, str]]) -> None:
         """Unpack the 7z/tar archives among a folder's files concurrently (LZMA and zlib release the GIL), so
         that a multi-archive download uses every core; scanning then proceeds in sorted order as usual."""
-        todo = [(disk, vpath) for disk, vpath in found if archive_kind(disk.name) in ("7z", "tar")]
+        todo = [(disk, vpath) for disk, vpath in found if archive_kind(vpath) in ("7z", "tar")]
         todo.sort(key=lambda t: -t[0].stat().st_size)  # largest first: the cores finish together
         workers = min(len(todo), os.cpu_count() or 1, 4)
         if workers < 2:
@@ -360,78 +755,237 @@ class RawTree:
         with ThreadPoolExecutor(workers) as pool:
             with errors.signals_deferred():  # an interrupt inside submit() would leave an unjoined worker
                 for disk, vpath in todo:
-                    self._pending_unpack[vpath] = pool.submit(self._unpack, disk, vpath, archive_kind(disk.name))
+                    self._pending_unpack[vpath] = pool.submit(self._unpack, disk, vpath, archive_kind(vpath))
             for fut in self._pending_unpack.values():  # surface the first error before scanning
                 fut.exception()
 
-    def _unpack(self, disk: Path, vpath: str, kind: str) -> Path:
+    def _unpack(self, disk: Path, vpath: str, kind: str) -> list[_Unpacked]:
+        """Unpack a 7z or tar into the temporary folder (may run in a thread: nothing is added to the table)."""
+        if _sniff_kind(disk) != kind:
+            return []  # _add_archive reports the mismatch in scan order
         return self._unpack_7z(disk, vpath) if kind == "7z" else self._unpack_tar(disk, vpath)
 
-    def _extract_7z(self, disk: Path, vpath: str) -> None:
-        fut = self._pending_unpack.pop(vpath, None)
-        dest = fut.result() if fut is not None else self._unpack_7z(disk, vpath)
-        self._scan_dir(dest, vpath, top=False)
-
-    def _extract_tar(self, disk: Path, vpath: str) -> None:
-        fut = self._pending_unpack.pop(vpath, None)
-        dest = fut.result() if fut is not None else self._unpack_tar(disk, vpath)
-        self._scan_dir(dest, vpath, top=False)
-
-    def _unpack_7z(self, disk: Path, vpath: str) -> Path:
+    def _unpack_7z(self, disk: Path, vpath: str) -> list[_Unpacked]:
         import py7zr  # imported when a 7z is met: zip and folder corpora never pay for it
 
+        lim = self.limits
+        factory: _SpillFactory | None = None
         try:
             with py7zr.SevenZipFile(disk) as z:
                 if z.needs_password():
-                    raise RawFileError(f"{vpath}: the 7z archive is encrypted; expected an unencrypted archive")
-                infos = z.list()
-                for info in infos:
-                    safe_member_name(info.filename, vpath)
-                total = sum(i.uncompressed or 0 for i in infos if not i.is_directory)
-                dest = self._tmp() / "7z" / hashlib.sha1(vpath.encode()).hexdigest()
-                self._check_space(total, vpath)
-                dest.mkdir(parents=True)
-                z.extractall(path=dest)
-        except CytohubError:
+                    raise RawFileError(f"{vpath}: the archive is encrypted; expected an unencrypted 7z archive "
+                                       "(decrypt it with 7-Zip and pass the folder)")
+                self._check_7z_methods(z, vpath)
+                plan: dict[str, tuple[Path, int, str]] = {}
+                members: list[_Unpacked] = []
+                seen: set[str] = set()
+                total = 0
+                for f in z.files:
+                    if f.is_directory:
+                        continue
+                    name = safe_member_name(f.filename, vpath)
+                    if not name:
+                        continue
+                    member = f"{vpath}/{name}"
+                    self._claim(seen, name, vpath)
+                    if is_litter(member):
+                        members.append(_Unpacked(member, None, -1, _LITTER_REASON))
+                    elif f.is_symlink or f.is_junction:
+                        members.append(_Unpacked(member, None, -1, _LINK_MEMBER))
+                    elif f.is_socket:
+                        members.append(_Unpacked(member, None, -1, "socket member; never read"))
+                    else:
+                        size = f.uncompressed or 0
+                        total += size
+                        key = py7zr.helpers.get_sanitized_output_path(f.filename, None).as_posix()
+                        dest = self._spill_path(member)
+                        plan[key] = (dest, size, member)
+                        members.append(_Unpacked(member, dest, size))
+                packed = disk.stat().st_size
+                if lim.ratio_exceeded(total, packed):
+                    raise lim.error("compression_ratio", total // max(packed, 1), vpath,
+                                    f"declares {human_bytes(total)} unpacked from {human_bytes(packed)} "
+                                    f"({total // max(packed, 1):,}:1)")
+                self._reserve(total, vpath)
+                factory = _SpillFactory(self, plan)
+                z.extractall(factory=factory)
+        except (CytohubError, MemoryError):
             raise
+        except py7zr.exceptions.PasswordRequired:
+            raise RawFileError(f"{vpath}: the archive is encrypted (its file list too); expected an unencrypted "
+                               "7z archive (decrypt it with 7-Zip and pass the folder)") from None
+        except py7zr.exceptions.UnsupportedCompressionMethodError as exc:
+            method = exc.args[0] if exc.args and isinstance(exc.args[0], bytes) else None
+            name = _7Z_METHODS.get(method.hex(), f"method 0x{method.hex()}") if method else "a compression method"
+            raise RawFileError(f"{vpath}: uses the {name} filter, which cytohub's 7z reader (py7zr) cannot "
+                               f"decode; {_UNPACK_HINT.replace('ARCHIVE', vpath.rsplit('/', 1)[-1])}") from None
         except Exception as exc:  # py7zr raises many types (Bad7zFile, EOFError, LZMAError, CrcError...)
             raise RawFileError(f"{vpath}: not a readable 7z archive ({type(exc).__name__}: {exc}); "
                                "the file may be truncated or corrupt") from None
-        return dest
+        finally:
+            for w in factory.writers if factory else ():
+                with contextlib.suppress(Exception):
+                    w._fh.close()
+        return members
 
-    def _unpack_tar(self, disk: Path, vpath: str) -> Path:
-        dest = self._tmp() / "tar" / hashlib.sha1(vpath.encode()).hexdigest()
+    @staticmethod
+    def _check_7z_methods(z, vpath: str) -> None:
+        """Name a coder py7zr cannot decode (BCJ2, ARM64, ...) before anything is unpacked."""
+        import py7zr
+        from py7zr.compressor import SupportedMethods
+
+        streams = getattr(z.header, "main_streams", None)
+        for folder in streams.unpackinfo.folders if streams is not None else ():
+            for coder in folder.coders:
+                try:
+                    SupportedMethods.is_native_coder(coder)
+                except py7zr.exceptions.UnsupportedCompressionMethodError:
+                    method = coder["method"]
+                    name = _7Z_METHODS.get(method.hex(), f"method 0x{method.hex()}")
+                    raise RawFileError(f"{vpath}: uses the {name} filter, which cytohub's 7z reader (py7zr) cannot "
+                                       f"decode; {_UNPACK_HINT.replace('ARCHIVE', vpath.rsplit('/', 1)[-1])}") from None
+
+    def _unpack_tar(self, disk: Path, vpath: str) -> list[_Unpacked]:
+        lim = self.limits
+        members: list[_Unpacked] = []
+        seen: set[str] = set()
+        unpacked = 0
         try:
-            with tarfile.open(disk) as tf:
-                members = []
-                for m in tf.getmembers():
-                    if not (m.isfile() or m.isdir()):
-                        continue  # links and devices are never followed
-                    m.name = safe_member_name(m.name, vpath)
-                    if m.name:
-                        members.append(m)
-                self._check_space(sum(m.size for m in members), vpath)
-                dest.mkdir(parents=True)
-                tf.extractall(dest, members=members, filter="data")
+            with _open_regular(disk, vpath) as fh, tarfile.open(fileobj=fh, mode="r|*", errors="replace") as tf:
+                for m in tf:
+                    name = safe_member_name(m.name, vpath)
+                    if not name or m.isdir():
+                        continue
+                    member = f"{vpath}/{name}"
+                    self._claim(seen, name, vpath)
+                    if not m.isfile():
+                        members.append(_Unpacked(member, None, -1, _tar_member_reason(m)))
+                        continue
+                    if is_litter(member):
+                        members.append(_Unpacked(member, None, -1, _LITTER_REASON))
+                        continue
+                    dest = self._spill_path(member)
+                    self._reserve(m.size, member)
+                    src = tf.extractfile(m)
+
+                    def ratio_check(n: int, fh=fh, member=member, before=unpacked) -> None:
+                        if lim.ratio_exceeded(before + n, fh.tell()):
+                            raise lim.error("compression_ratio", (before + n) // max(fh.tell(), 1), member,
+                                            f"has unpacked {human_bytes(before + n)} from the first "
+                                            f"{human_bytes(fh.tell())} of {vpath}")
+
+                    self._copy(src, dest, m.size, member, on_progress=ratio_check)
+                    unpacked += m.size
+                    members.append(_Unpacked(member, dest, m.size))
         except CytohubError:
             raise
-        except (tarfile.TarError, OSError, EOFError) as exc:
-            raise RawFileError(f"{vpath}: not a readable tar archive ({exc}); the file may be truncated") from None
-        return dest
+        except (tarfile.TarError, OSError, EOFError, zlib.error, lzma.LZMAError, ValueError) as exc:
+            raise RawFileError(f"{vpath}: not a readable tar archive ({type(exc).__name__}: {exc}); the file may "
+                               "be truncated or corrupt") from None
+        return members
 
+    def _claim(self, seen: set[str], name: str, archive: str) -> None:
+        """A member name of a 7z or tar being unpacked: a repeated one is an error (before it is written), and
+        the count of entries is limited."""
+        if name in seen:
+            raise RawFileError(f"{archive}: member {name!r} appears twice; expected unique member names (which copy "
+                               "is meant is unknown)")
+        seen.add(name)
+        self.limits.check("files", self._entries + len(seen), archive, f"holds more than {len(seen) - 1:,} members")
+
+    # ----------------------------------------------------------------- temporary folder
     def _tmp(self) -> Path:
         with self._tmp_lock:
             if self._tmpdir is None:
-                self._tmpdir = Path(tempfile.mkdtemp(prefix="cytohub-raw-", dir=self._tmp_parent))
+                parent = self._tmp_parent or Path(tempfile.gettempdir())
+                try:
+                    self._tmpdir = Path(tempfile.mkdtemp(prefix=f"{_TMP_PREFIX}{os.getpid()}-", dir=parent))
+                except OSError as exc:
+                    raise _tmp_error(exc, parent, "creating the unpack folder") from None
         return self._tmpdir
 
-    def _check_space(self, nbytes: int, what: str) -> None:
-        free = shutil.disk_usage(self._tmp()).free
-        if nbytes > free:
-            raise CytohubError(
-                f"{what}: unpacking needs {nbytes / 1e9:.1f} GB but only {free / 1e9:.1f} GB is free in "
-                f"{self._tmp().parent}; set TMPDIR (or --tmp-dir) to a larger disk"
-            )
+    def _spill_path(self, vpath: str) -> Path:
+        """Where a member is unpacked: named from its virtual path's hash (any length or characters work)."""
+        h = hashlib.sha1(vpath.encode("utf-8", "surrogateescape")).hexdigest()
+        suffix = PurePosixPath(vpath).suffix
+        suffix = suffix if re.fullmatch(r"\.[A-Za-z0-9]{1,8}", suffix) else ""
+        return self._tmp() / h[:2] / f"{h}{suffix}"
+
+    def _reserve(self, nbytes: int, what: str) -> None:
+        """Promise `nbytes` of the temporary folder to `what`, or refuse: over `unpacked_bytes` in total, or
+        leaving less than `free_space_reserve` free."""
+        lim = self.limits
+        tmp = self._tmp()
+        with self._tmp_lock:
+            total = self._reserved + nbytes
+            lim.check("unpacked_bytes", total, what,
+                      f"unpacking needs {human_bytes(nbytes)}, {human_bytes(total)} in all for this raw tree")
+            try:
+                free = shutil.disk_usage(tmp).free - (self._reserved - self._written)
+            except OSError as exc:
+                raise _tmp_error(exc, tmp.parent, "checking free space") from None
+            if free - nbytes < lim.free_space_reserve:
+                raise CytohubError(
+                    f"{what}: unpacking needs {human_bytes(nbytes)} but only {human_bytes(max(free, 0))} is free in "
+                    f"the temporary folder {tmp.parent}, which keeps {human_bytes(lim.free_space_reserve)} free "
+                    "(free_space_reserve); pass --tmp-dir on a larger disk (or set TMPDIR)"
+                )
+            self._reserved = total
+
+    def _create(self, dest: Path, what: str):
+        try:
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            fh = open(dest, "xb")  # noqa: SIM115 (closed by the caller)
+        except OSError as exc:
+            raise _tmp_error(exc, self._tmp().parent, f"unpacking {what}") from None
+        return fh
+
+    def _write(self, fh, data: bytes, what: str) -> None:
+        try:
+            fh.write(data)
+        except OSError as exc:
+            raise _tmp_error(exc, self._tmp().parent, f"unpacking {what}") from None
+        with self._tmp_lock:
+            self._written += len(data)
+
+    def _close_written(self, fh, what: str) -> None:
+        try:
+            fh.close()
+        except OSError as exc:
+            raise _tmp_error(exc, self._tmp().parent, f"unpacking {what}") from None
+
+    def _copy(self, src, dest: Path, declared: int, what: str,
+              on_progress: Callable[[int], None] | None = None) -> None:
+        """Stream `src` into `dest`, never past `declared` bytes (more is an error), checking as it goes."""
+        fh = self._create(dest, what)
+        n = 0
+        try:
+            while chunk := src.read(_CHUNK):
+                n += len(chunk)
+                if n > declared:
+                    raise RawFileError(f"{what}: unpacks to more than the {declared} bytes its header declares; the "
+                                       "archive is corrupt or crafted")
+                self._write(fh, chunk, what)
+                if on_progress:
+                    on_progress(n)
+        finally:
+            fh.close()
+        if n < declared:
+            raise RawFileError(f"{what}: ends after {n} of the {declared} bytes its header declares; the archive is "
+                               "truncated or corrupt")
+
+    def _copy_out(self, f: RawFile) -> Path:
+        dest = self._spill_path(f.path)
+        if not dest.exists():
+            _check_ratio(f, self.limits)
+            self._reserve(f.size, f.path)
+            part = dest.with_name(dest.name + ".part")
+            with contextlib.suppress(FileNotFoundError):
+                part.unlink()
+            with f._loc[1].open(f._loc[2], f.path) as src:
+                self._copy(src, part, f.size, f.path)
+            os.replace(part, dest)
+        return dest
 
     # ----------------------------------------------------------------- reading
     def _file(self, i: int, path: str | None = None) -> RawFile:
@@ -441,6 +995,8 @@ class RawTree:
         if slot[0] == "dir":
             base, prefix = slot[1], slot[2]
             loc: tuple = ("fs", base / (path[len(prefix) + 1:] if prefix else path))
+        elif slot[0] == "abs":
+            loc = ("fs", Path(t.orig(i)))
         else:
             hoff, csize, ctype, flags, crc = t.zip_fields(i)
             orig = t.orig(i) or path[len(slot[2]) + 1:]
@@ -463,16 +1019,10 @@ class RawTree:
 
     def _read(self, f: RawFile) -> bytes:
         errors.reading(f.path)  # a library error while this file is parsed names it
-        loc = f._loc
-        try:
-            if loc[0] == "fs":
-                data = loc[1].read_bytes()
-                if self._wants_sha(f):
-                    self._table.set_sha(f._index, hashlib.sha256(data).digest())
-                return data
-            return loc[1].read(loc[2])
-        except (zipfile.BadZipFile, OSError, EOFError, ValueError, RuntimeError, NotImplementedError) as exc:
-            raise RawFileError(f"{f.path}: cannot be read ({exc}); the archive may be truncated or corrupt") from None
+        data = _read_whole(f, self.limits)
+        if f._loc[0] == "fs" and self._wants_sha(f):
+            self._table.set_sha(f._index, hashlib.sha256(data).digest())
+        return data
 
     # ----------------------------------------------------------------- queries
     def files(self, suffix: str | tuple[str, ...] | None = None, pattern: str | None = None) -> FileList:
@@ -525,9 +1075,10 @@ class RawTree:
 
     @property
     def set_aside(self) -> dict[str, str]:
-        """Operating-system litter: path -> reason."""
+        """Files never read, whatever the builder: path -> reason (operating-system litter, links, special
+        files, link and device members of archives, archives beside their unpacked copy)."""
         t = self._table
-        return {p: _LITTER_REASON for _, p in t.paths_of(np.flatnonzero(t.kind == LITTER))}
+        return {p: self._aside.get(p, _LITTER_REASON) for _, p in t.paths_of(np.flatnonzero(t.kind == LITTER))}
 
     def mark_used(self, f: RawFile) -> None:
         errors.reading(f.path)
@@ -560,7 +1111,8 @@ class RawTree:
 
         def entry(i: int, path: str) -> dict:
             if t.kind[i] == LITTER:
-                return {"path": path, "size": None, "status": "skipped", "reason": _LITTER_REASON}
+                reason = self._aside.get(path, _LITTER_REASON)
+                return {"path": path, "size": None, "status": "skipped", "reason": reason}
             size = int(t.size[i])
             if t.reason[i]:
                 return {"path": path, "size": size, "status": "skipped", "reason": t.reasons[t.reason[i] - 1]}
@@ -589,9 +1141,11 @@ class RawTree:
         unused = int((files & (t.reason == 0) & ~t.used).sum())
         if unused:
             out[default_reason] = out.get(default_reason, 0) + unused
-        litter = int((t.kind == LITTER).sum())
+        litter = int((t.kind == LITTER).sum()) - len(self._aside)
         if litter:
             out[_LITTER_REASON] = out.get(_LITTER_REASON, 0) + litter
+        for reason in self._aside.values():
+            out[reason] = out.get(reason, 0) + 1
         return out
 
     def input_hashes(self) -> RecordList:
@@ -604,7 +1158,7 @@ class RawTree:
         def loose_entry(i: int, path: str) -> dict:
             sha = t.get_sha(i)
             if sha is None:
-                sha = _sha256_file(self._disk_path(path))
+                sha = _sha256_file(self._file(i, path)._loc[1], path)
                 t.set_sha(i, bytes.fromhex(sha))
             return {"path": path, "size": int(t.size[i]), "sha256": sha}
 
@@ -625,11 +1179,12 @@ class RawTree:
     def inputs(self) -> RecordList:
         return self.input_hashes()
 
-    def _disk_path(self, vpath: str) -> Path:
-        return self.root if self.root.is_file() else self.root / vpath
-
     # ----------------------------------------------------------------- lifecycle
     def close(self) -> None:
+        for fut in self._pending_unpack.values():
+            with contextlib.suppress(BaseException):
+                fut.result()
+        self._pending_unpack.clear()
         for zf in self._zips:
             zf.close()
         self._zips.clear()
@@ -645,6 +1200,60 @@ class RawTree:
 
 
 _LITTER_REASON = "operating-system metadata file"
+_LINK_MEMBER = "symbolic link member; links in archives are never followed"
+
+
+def _tar_member_reason(m: tarfile.TarInfo) -> str:
+    if m.issym():
+        return _LINK_MEMBER
+    if m.islnk():
+        return "hard link member; links in archives are never followed"
+    if m.ischr():
+        return "character device member; never read"
+    if m.isblk():
+        return "block device member; never read"
+    if m.isfifo():
+        return "named pipe (FIFO) member; never read"
+    return f"tar member of type {m.type!r}, not a regular file; never read"
+
+
+def _tmp_error(exc: OSError, folder: Path, doing: str) -> CytohubError:
+    """The true cause of a failure to write to the temporary folder, as one line."""
+    hint = "pass --tmp-dir with a writable folder on a disk with room (or set TMPDIR)"
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        try:
+            free = human_bytes(shutil.disk_usage(folder).free)
+        except OSError:
+            free = "little"
+        return CytohubError(f"the temporary folder {folder} is full ({free} free) while {doing}; {hint}")
+    if exc.errno == errno.ENOENT:
+        return CytohubError(f"the temporary folder {folder} does not exist (while {doing}); {hint}")
+    if exc.errno == errno.EROFS:
+        return CytohubError(f"the temporary folder {folder} is on a read-only file system (while {doing}); {hint}")
+    if exc.errno in (errno.EACCES, errno.EPERM):
+        return CytohubError(f"the temporary folder {folder} is not writable (while {doing}); {hint}")
+    if exc.errno == errno.ENOTDIR:
+        return CytohubError(f"the temporary folder {folder} is not a folder (while {doing}); {hint}")
+    return CytohubError(f"cannot write to the temporary folder {folder} while {doing} ({exc.strerror}); {hint}")
+
+
+def _sweep_dead_tmp(parent: Path | None) -> None:
+    """Remove unpack folders left by RawTrees of processes that no longer run (killed builds)."""
+    try:
+        base = parent or Path(tempfile.gettempdir())
+        candidates = list(base.glob(f"{_TMP_PREFIX}*-*"))
+    except OSError:
+        return
+    for p in candidates:
+        try:
+            pid = int(p.name[len(_TMP_PREFIX):].split("-", 1)[0])
+            if p.lstat().st_uid != os.getuid() or not p.is_dir() or pid == os.getpid():
+                continue
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            shutil.rmtree(p, ignore_errors=True)
+        except (ValueError, OSError):
+            continue
 
 
 def _nth(it: Iterator[dict], n: int) -> dict:
@@ -654,9 +1263,9 @@ def _nth(it: Iterator[dict], n: int) -> dict:
     raise IndexError(n)
 
 
-def _sha256_file(path: Path) -> str:
+def _sha256_file(path: Path, where: str | None = None) -> str:
     h = hashlib.sha256()
-    with open(path, "rb") as fh:
+    with _open_regular(path, where or str(path)) as fh:
         while chunk := fh.read(_CHUNK):
             h.update(chunk)
     return h.hexdigest()

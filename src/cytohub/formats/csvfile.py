@@ -3,7 +3,7 @@
 64 MiB) instead of stopping with `_csv.Error`; anything the csv module refuses is reported with the file and
 line; records carry the number of the line they start on.
 
-Limits (environment variables; `cytohub.limits` will hold them once it exists):
+Limits (environment variables; defaults and parsing in `cytohub.limits`):
   CYTOHUB_MAX_CSV_FIELD_BYTES  largest single field (default 64 MiB)
   CYTOHUB_MAX_CSV_BYTES        largest CSV file read (default 2 GiB; checked before reading)
 """
@@ -12,14 +12,14 @@ from __future__ import annotations
 
 import csv
 import io
-import os
 from collections.abc import Iterator, Sequence
 
+from cytohub import limits
 from cytohub.errors import RawFileError, RawLayoutError
 from cytohub.raw import RawFile
 
-MAX_CSV_FIELD_BYTES = int(os.environ.get("CYTOHUB_MAX_CSV_FIELD_BYTES", 64 * 2**20))
-MAX_CSV_BYTES = int(os.environ.get("CYTOHUB_MAX_CSV_BYTES", 2 * 2**30))
+MAX_CSV_FIELD_BYTES = limits.current().csv_field_bytes  # defaults and environment variable: cytohub.limits
+MAX_CSV_BYTES = limits.current().csv_bytes  # defaults and environment variable: cytohub.limits
 
 
 def records(f: RawFile, encoding: str = "utf-8-sig", delimiter: str = ",") -> Iterator[tuple[int, list[str]]]:

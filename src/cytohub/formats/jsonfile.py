@@ -2,7 +2,7 @@
 before parsing (Python's parser recurses: a file of 100,000 '[' raises RecursionError), duplicate keys refused
 (the last one would silently win), and one error line naming the file.
 
-Limits (environment variables; `cytohub.limits` will hold them once it exists):
+Limits (environment variables; defaults and parsing in `cytohub.limits`):
   CYTOHUB_MAX_JSON_BYTES  largest JSON file read (default 512 MiB; the largest real annotation files, CCAgT's
                           COCO file and CCEDD's LabelMe files with embedded images, are far smaller)
   CYTOHUB_MAX_JSON_DEPTH  deepest nesting of arrays and objects (default 64; COCO, LabelMe, CISD and the CRIC
@@ -14,15 +14,15 @@ format's own checks (`geometry.number`), instead of failing the whole file.
 from __future__ import annotations
 
 import json
-import os
 import re
 from typing import Any
 
+from cytohub import limits
 from cytohub.errors import RawFileError
 from cytohub.raw import RawFile
 
-MAX_JSON_BYTES = int(os.environ.get("CYTOHUB_MAX_JSON_BYTES", 512 * 2**20))
-MAX_JSON_DEPTH = int(os.environ.get("CYTOHUB_MAX_JSON_DEPTH", 64))
+MAX_JSON_BYTES = limits.current().json_bytes  # defaults and environment variable: cytohub.limits
+MAX_JSON_DEPTH = limits.current().json_depth  # defaults and environment variable: cytohub.limits
 
 _STRING = re.compile(r'"[^"]*"')
 _KEEP = dict.fromkeys(c for c in range(128) if chr(c) not in '[]{}"')

@@ -21,7 +21,7 @@ Trust boundary. A MAT-file is untrusted input, so:
 * v5: the file's structure is walked before scipy reads it: compressed variables are inflated with a bound,
   and every array's declared dimensions are checked against the limit (and a cell's or struct's element count
   against the bytes that could hold it), so a few-KB file cannot make scipy allocate gigabytes.
-Limits (environment variables; `cytohub.limits` will hold them once it exists):
+Limits (environment variables; defaults and parsing in `cytohub.limits`):
   CYTOHUB_MAX_ARRAY_BYTES  largest single array, declared (default 256 MiB; the largest real arrays, ISBI 2014
                            512 x 512 doubles and Cx22 512 x 512 masks, are 2 MiB and 256 KiB)
   CYTOHUB_MAX_MAT_BYTES    largest total of a v5 file's variables after decompression (default 1 GiB)
@@ -29,7 +29,6 @@ Limits (environment variables; `cytohub.limits` will hold them once it exists):
 
 from __future__ import annotations
 
-import os
 import struct
 import zlib
 from collections.abc import Callable
@@ -38,11 +37,12 @@ from typing import Any
 
 import numpy as np
 
+from cytohub import limits
 from cytohub.errors import RawFileError, RawLayoutError
 from cytohub.raw import RawFile
 
-MAX_ARRAY_BYTES = int(os.environ.get("CYTOHUB_MAX_ARRAY_BYTES", 256 * 2**20))
-MAX_MAT_BYTES = int(os.environ.get("CYTOHUB_MAX_MAT_BYTES", 2**30))
+MAX_ARRAY_BYTES = limits.current().array_bytes  # defaults and environment variable: cytohub.limits
+MAX_MAT_BYTES = limits.current().mat_bytes  # defaults and environment variable: cytohub.limits
 
 _HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
 

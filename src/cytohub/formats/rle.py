@@ -17,12 +17,13 @@ raises ValueError with the reason; callers add the file and record.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Sequence
 
 import numpy as np
 
-MAX_MASK_PIXELS = int(os.environ.get("CYTOHUB_MAX_MASK_PIXELS", 2**28))
+from cytohub import limits
+
+MAX_MASK_PIXELS = limits.current().mask_pixels  # defaults and environment variable: cytohub.limits
 
 
 def mask_shape(size: Sequence[object]) -> tuple[int, int]:
