@@ -909,7 +909,7 @@ class RawTree:
         h = hashlib.sha1(vpath.encode("utf-8", "surrogateescape")).hexdigest()
         suffix = PurePosixPath(vpath).suffix
         suffix = suffix if re.fullmatch(r"\.[A-Za-z0-9]{1,8}", suffix) else ""
-        return self._tmp() / h[:2] / f"{h}{suffix}"
+        return self._tmp() / f"{h}{suffix}"  # one flat folder: no folder to create or remove per member
 
     def _reserve(self, nbytes: int, what: str) -> None:
         """Promise `nbytes` of the temporary folder to `what`, or refuse: over `unpacked_bytes` in total, or
@@ -934,7 +934,6 @@ class RawTree:
 
     def _create(self, dest: Path, what: str):
         try:
-            dest.parent.mkdir(parents=True, exist_ok=True)
             fh = open(dest, "xb")  # noqa: SIM115 (closed by the caller)
         except OSError as exc:
             raise _tmp_error(exc, self._tmp().parent, f"unpacking {what}") from None
