@@ -35,7 +35,6 @@ command turns the warning into an error too); it is never switched off.
 from __future__ import annotations
 
 import io
-import os
 import re
 import struct
 import zlib
@@ -45,23 +44,10 @@ from typing import Any
 
 from PIL import Image, PngImagePlugin
 
-from cytohub.errors import CytohubError, RawFileError
+from cytohub import limits
+from cytohub.errors import RawFileError
 
-
-def _env_pixels(name: str, default: int) -> int:
-    text = os.environ.get(name)
-    if not text:
-        return default
-    try:
-        value = int(text.replace("_", ""))
-    except ValueError:
-        raise CytohubError(f"{name}={text!r}: expected a whole number of pixels, e.g. 67108864") from None
-    if value < 1:
-        raise CytohubError(f"{name}={text!r}: expected a positive number of pixels")
-    return value
-
-
-MAX_IMAGE_PIXELS = _env_pixels("CYTOHUB_MAX_IMAGE_PIXELS", 2**26)
+MAX_IMAGE_PIXELS = limits.current().image_pixels  # CYTOHUB_MAX_IMAGE_PIXELS or 2**26 (cytohub.limits)
 Image.MAX_IMAGE_PIXELS = MAX_IMAGE_PIXELS
 
 ORIENTATION_TAG = 0x0112  # EXIF / TIFF tag 274

@@ -83,9 +83,10 @@ SPECS: tuple[LimitSpec, ...] = (
               "free space always left on the temporary folder's disk when unpacking",
               "the build's spool and shards often live on the same disk; 2 GiB keeps the system usable"),
     LimitSpec("image_pixels", "CYTOHUB_MAX_IMAGE_PIXELS", "count",
-              "largest image, width x height",
-              "the largest real images are 3264 x 2448 (8.0 MP); 100 MP (10000 x 10000) is twelve times that "
-              "and decodes to 300 MB as RGB, inside the 1 GB build budget",
+              "largest image, width x height, read from its header before anything decodes it (Pillow's "
+              "decompression-bomb guard is set to the same value)",
+              "the largest real images are 3264 x 2448 (8.0 MP); 2^26 (8192 x 8192) is eight times that and at "
+              "most 256 MiB decoded at 4 bytes per pixel",
               checked_by="images (Pillow's decompression-bomb guard)"),
     LimitSpec("array_bytes", "CYTOHUB_MAX_ARRAY_BYTES", "bytes",
               "largest array declared in a MATLAB .mat or HDF5 file (shape x item size), checked before reading",
@@ -131,7 +132,7 @@ class Limits:
     unpacked_bytes: int = 256 * GiB
     files: int = 1_000_000
     free_space_reserve: int = 2 * GiB
-    image_pixels: int = 100_000_000
+    image_pixels: int = 2**26
     array_bytes: int = 256 * MiB
     mat_bytes: int = GiB
     mask_pixels: int = 2**28
@@ -208,12 +209,15 @@ _UNITS = {"": 1, "B": 1, "K": KiB, "KB": 10**3, "KIB": KiB, "M": MiB, "MB": 10**
 
 def parse_value(text: str, spec: LimitSpec, source: str) -> int:
     """'512MiB', '2GB', '100000', '1e8' -> an int >= 0 (units only for byte limits)."""
-    m = re.fullmatch(r"\s*([0-9]+(?:\.[0-9]*)?(?:[eE][0-9]+)?)\s*([A-Za-z]*)\s*", text)
+    m = re.fullmatch(r"\s*([0-9][0-9_]*(?:\.[0-9]*)?(?:[eE][0-9]+)?)\s*([A-Za-z]*)\s*", text)
     unit = m.group(2).upper() if m else ""
     if not m or unit not in _UNITS or (unit and spec.unit != "bytes"):
         expected = "a size such as 512MiB or 2GB" if spec.unit == "bytes" else "a whole number"
         raise CytohubError(f"{source}={text!r}: expected {expected}")
-    return int(float(m.group(1)) * _UNITS[unit])
+    value = int(float(m.group(1).replace("_", "")) * _UNITS[unit])
+    if value < 1 and spec.name != "free_space_reserve":
+        raise CytohubError(f"{source}={text!r}: expected a positive value (0 would refuse every input)")
+    return value
 
 
 def format_value(value: int, spec: LimitSpec | str) -> str:
