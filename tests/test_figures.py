@@ -107,3 +107,9 @@ def test_sixteen_bit_png_row_is_not_white(tmp_path):
     c = _collect([row])
     thumb = np.asarray(c.by_class["C0"][0][2].convert("L"), dtype=np.float64)
     assert thumb.std() > 40 and thumb.mean() < 200
+
+
+def test_abbreviated_classes_are_titled_with_their_full_names():
+    titles = SampleCollector(registry.get("hicervix")).titles
+    assert titles["ECC"] == "ECC: Endocervical cell" and titles["Normal"] == "Normal"
+    assert SampleCollector(registry.get("cervix93")).titles["LSIL"] == "LSIL"  # description is a file code

@@ -116,7 +116,7 @@ class SampleCollector:
 
     def __init__(self, builder: Builder) -> None:
         self.names = builder.class_names()
-        self.titles = {lab.name: _class_title(lab.name, lab.path) for lab in builder.labels}
+        self.titles = {lab.name: _class_title(lab.name, lab.path, lab.description) for lab in builder.labels}
         self.categories = [lab.name for lab in builder.object_labels]
         self.by_class: dict[str, list[tuple[int, str, Image.Image]]] = {}  # name -> [(priority, id, thumb)]
         self.crops: dict[str, list[tuple[tuple[int, int], str, Image.Image]]] = {}  # category -> [(rank, key, crop)]
@@ -316,10 +316,16 @@ class SampleCollector:
         return canvas
 
 
-def _class_title(name: str, path: tuple[str, ...]) -> str:
-    """`name` with its full name when the hierarchy's leaf differs (bone-marrow `BLA: Blast`)."""
+def _class_title(name: str, path: tuple[str, ...], description: str = "") -> str:
+    """`name` with its full name: the hierarchy's leaf where it differs (bone-marrow `BLA: Blast`), else, for
+    an abbreviation, the declared description (HiCervix `ECC: Endocervical cell`) unless that only says where
+    the class came from (`folder B`, `labels.csv code N`)."""
     leaf = path[-1] if path else name
-    return name if leaf == name else f"{name}: {leaf}"
+    if leaf != name:
+        return f"{name}: {leaf}"
+    abbreviation = name.replace("-", "").isupper() and " " not in name and len(name) <= 6
+    provenance = any(w in description.lower() for w in ("folder", "code", "file"))
+    return f"{name}: {description}" if abbreviation and description and not provenance else name
 
 
 def _overlay(im: Image.Image, mask_bytes: bytes) -> Image.Image:
