@@ -29,7 +29,8 @@ def test_synthetic_layout_matches_the_data_paper(synth_raw, tmp_path):
     raw = synth_raw("cccid")
     assert sorted(p.name for p in raw.iterdir() if not p.name.startswith(".")) == ARCHIVES
     with py7zr.SevenZipFile(raw / "CCCID_NILM_part1.zip.7z") as z:
-        assert z.getnames() == ["CCCID_NILM_part1.zip"]  # a zip wrapped in 7z
+        # a zip wrapped in 7z (and the synthetic marker, first: 7z archives have no comment to carry it)
+        assert z.getnames() == [".cytohub-synthetic.json", "CCCID_NILM_part1.zip"]
         z.extractall(tmp_path)
     names = zipfile.ZipFile(tmp_path / "CCCID_NILM_part1.zip").namelist()
     folders = sorted({n.rsplit("/", 1)[0] for n in names})
@@ -109,7 +110,9 @@ def test_every_raw_file_is_accounted_for(built):
     rep = report(built("cccid"))
     assert rep["files"]["used"] == 17 * 3 * 11
     skipped = [f for f in rep["files"]["list"] if f["status"] == "skipped"]
-    assert [(f["path"], f["reason"]) for f in skipped] == [(".cytohub-synthetic.json", "cytohub synthetic-data marker")]
+    assert [(f["path"], f["reason"]) for f in skipped] == [
+        (path, "cytohub synthetic-data marker")
+        for path in [".cytohub-synthetic.json", *(f"{a}/.cytohub-synthetic.json" for a in sorted(ARCHIVES))]]
     assert sorted(i["path"] for i in rep["inputs"]) == ARCHIVES
     assert all(len(i["sha256"]) == 64 for i in rep["inputs"])
 

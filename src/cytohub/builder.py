@@ -12,16 +12,22 @@ with official splits. Conveniences the engine resolves for the builder:
   harmonized node;
 * `source_path` defaults to the raw files that the row's images came from;
 * missing fields get their empty value (`[]` or null).
+
+`published` declares what the publisher states about a complete download (see `cytohub.completeness`); the
+build compares every real build with it. `synthesize` runs inside `cytohub.synth.marking`, whatever the
+subclass does, so every file written with the `cytohub.synth` helpers carries the synthetic mark.
 """
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
 
+from cytohub.completeness import Published  # noqa: F401 (re-exported for builders)
 from cytohub.raw import RawTree
 
 REDISTRIBUTION = ("allowed", "gated", "forbidden")
@@ -127,6 +133,14 @@ class Builder:
     labels: ClassVar[tuple[Label, ...]] = ()  # image-level classes (ClassLabel names, in this order)
     object_labels: ClassVar[tuple[Label, ...]] = ()  # categories of `objects`
     splits: ClassVar[tuple[str, ...]] = ()  # official split names; rows then carry "split"
+    # what the publisher states about a complete download (files, rows, per split, per class)
+    published: ClassVar[Published] = Published()
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        own = cls.__dict__.get("synthesize")
+        if own is not None and not getattr(own, "_marks_synthetic", False):
+            cls.synthesize = _marking(own)
 
     # ------------------------------------------------------------------ to implement
     def examples(self, raw: RawTree) -> Iterator[dict[str, Any]]:
@@ -196,6 +210,7 @@ class Builder:
             "object_labels": [{"name": lab.name, "path": list(lab.path), "harmonized": lab.harmonized}
                               for lab in cls.object_labels],
             "splits": list(cls.splits),
+            "published": cls.published.as_dict(),
         }
 
     @classmethod
@@ -224,6 +239,7 @@ class Builder:
             problems.append(f"{cls.__name__}: duplicate class names")
         from cytohub.taxonomy import load_taxonomy
 
+        problems += [f"{cls.__name__}: {p}" for p in cls.published.problems(names, cls.splits)]
         nodes = load_taxonomy().nodes
         for lab in (*cls.labels, *cls.object_labels):
             if not lab.path:
@@ -263,3 +279,18 @@ def _check_sources(cls: type[Builder]) -> list[str]:
         elif s.alt_urls:
             problems.append(f"{where}: alt_urls are only for direct sources")
     return problems
+
+
+def _marking(synthesize):
+    """`synthesize` run inside `synth.marking(name, scale, seed)`: every file it writes with the synth helpers
+    carries the synthetic mark."""
+
+    @functools.wraps(synthesize)
+    def wrapper(self: Builder, root: Path, scale: str = "small", seed: int = 0) -> None:
+        from cytohub import synth  # numpy and Pillow: not imported by merely listing builders
+
+        with synth.marking(self.name, scale, seed):
+            return synthesize(self, root, scale, seed)
+
+    wrapper._marks_synthetic = True  # type: ignore[attr-defined]
+    return wrapper

@@ -196,6 +196,6 @@ def png16(label_map: np.ndarray) -> bytes:
     arr = np.asarray(label_map)
     if arr.size and (int(arr.max()) > 65535 or int(arr.min()) < 0):
         raise ValueError("label values outside 0..65535 do not fit a 16-bit label map")
-    buf = io.BytesIO()
-    Image.fromarray(arr.astype(np.uint16)).save(buf, "PNG")
-    return buf.getvalue()
+    from cytohub import synth
+
+    return synth.encode(Image.fromarray(arr.astype(np.uint16)), "PNG")  # carries the mark when synthetic

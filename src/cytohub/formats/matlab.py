@@ -37,7 +37,7 @@ from typing import Any
 
 import numpy as np
 
-from cytohub import limits
+from cytohub import limits, synth
 from cytohub.errors import RawFileError, RawLayoutError
 from cytohub.raw import RawFile
 
@@ -483,7 +483,8 @@ def write_v5(path: Path, variables: dict[str, Any]) -> None:
     scipy.io.savemat(path, {k: _cell_v5(v) if isinstance(v, list) else v for k, v in variables.items()},
                      do_compression=True)
     data = bytearray(path.read_bytes())
-    data[:116] = b"MATLAB 5.0 MAT-file, Platform: posix, Created on: Wed Jan  1 00:00:00 2014".ljust(116)
+    text = synth.mat_header_text("MATLAB 5.0 MAT-file, Platform: posix, Created on: Wed Jan  1 00:00:00 2014")
+    data[:116] = text.encode().ljust(116)
     path.write_bytes(bytes(data))
 
 
@@ -549,6 +550,7 @@ def write_v73(path: Path, variables: dict[str, Any]) -> None:
             put(f, name, value)
     with open(path, "r+b") as fh:
         fh.write(V73_HEADER.ljust(116) + b"\x00" * 8 + b"\x00\x02IM")
+    synth.mark_file(path, 128)  # synthetic data: the mark in the free part of the 512-byte user block
 
 
 def _mat_class(arr: np.ndarray) -> str:
