@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from cytohub import synth
-from cytohub.builder import Builder, Label, Source
+from cytohub.builder import Builder, Label, Published, Source
 from cytohub.builders.synthetic_pictures import blood_cell
 from cytohub.errors import RawLayoutError
 from cytohub.raw import RawFile, RawTree
@@ -171,6 +171,9 @@ and pass it with --raw (or put it at $CYTOHUB_HOME/raw/aml-cytomorphology-lmu)."
     magnification = "100x"
     mpp = None
     num_images = 18365
+    published = Published(
+        rows=18365, per_class=COUNTS, unit="single-cell images",
+        source="TCIA collection page (18,365 images); per class: the label column of annotations.dat")
     layout = "verified"
     assumptions = (
         "annotations.dat is authoritative: a TIFF it does not list is reported as skipped, and a listed image "

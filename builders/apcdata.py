@@ -17,7 +17,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from cytohub import images, synth
-from cytohub.builder import Builder, Label, Source
+from cytohub.builder import Builder, Label, Published, Source
 from cytohub.errors import RawLayoutError
 from cytohub.formats import cric as cricfmt
 from cytohub.formats import yolo as yolofmt
@@ -86,6 +86,8 @@ $CYTOHUB_HOME/raw/apcdata). The builder looks for the APCData_points and APCData
     scanner = "Olympus CX40RF100 microscope, 40x objective, 10x eyepiece, Olympus LC30 camera"
     magnification = "40x"
     num_images = 425
+    published = Published(files=("ytd568rh3p-1.zip",), rows=425, unit="images",
+                          source="Mendeley Data ytd568rh3p (425 images)")
     layout = "unverified"
     assumptions = (
         "The folder layout (APCData_YOLO/{classes.txt,labels}, APCData_points/{images,labels/csv,labels/json}) "

@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from cytohub import synth
-from cytohub.builder import Builder, Label, Source
+from cytohub.builder import Builder, Label, Published, Source
 from cytohub.builders.synthetic_pictures import blood_cell
 from cytohub.errors import RawLayoutError
 from cytohub.formats.naming import words_key as norm_name
@@ -164,6 +164,10 @@ built dataset is for local use and must not be re-published."""
     magnification = None
     mpp = None
     num_images = 92335
+    published = Published(
+        rows=92335, rows_per_split={s: sum(c[3 + i] for c in CLASSES) for i, s in enumerate(SPLITS)},
+        per_class={c[1]: c[3] + c[4] for c in CLASSES}, unit="cell images",
+        source="the class table of the SCKansformer repository (img/Detail.png)")
     layout = "unverified"
     assumptions = (
         "Layout `train/<class folder>/<image>` and `test/<class folder>/<image>` comes from a third-party fork's "

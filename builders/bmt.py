@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from cytohub import synth
-from cytohub.builder import Builder, Label, Source
+from cytohub.builder import Builder, Label, Published, Source
 from cytohub.errors import RawLayoutError
 from cytohub.raw import RawFile, RawTree
 
@@ -100,6 +100,8 @@ $CYTOHUB_HOME/raw/bmt). Zipped copies work too."""
     num_images = 600
     deidentification = ("taken from de-identified archival ThinPrep slides, as the data descriptor states "
                         "(Welch et al., Scientific Data 11, 1444, 2024)")
+    published = Published(rows=600, per_class=dict.fromkeys(CLASSES, 200), unit="images",
+                          source="Welch et al., Sci Data 2024 (600 images, 200 per class)")
     layout = "unverified"
     assumptions = (
         "The Synapse file tree is not documented in our sources. Assumed: one folder per class inside "

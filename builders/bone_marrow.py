@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from cytohub import synth
-from cytohub.builder import Builder, Label, Source
+from cytohub.builder import Builder, Label, Published, Source
 from cytohub.builders.synthetic_pictures import blood_cell
 from cytohub.errors import RawLayoutError
 from cytohub.raw import RawTree
@@ -141,6 +141,10 @@ Bone-Marrow-Cytomorphology_MLL_Helmholtz_Fraunhofer (doi:10.7937/TCIA.AXH3-T579,
     num_images = 171375
     deidentification = ("the images are de-identified, as the publisher states (The Cancer Imaging Archive collection, "
                         "doi:10.7937/TCIA.AXH3-T579)")
+    published = Published(
+        rows=(171374, 171375), per_class=COUNTS, unit="single-cell images",
+        source="TCIA collection page (171,375 images); per class: the published class table",
+        note="TCIA states 171,375 images while the published per-class counts sum to 171,374.")
     layout = "verified"
     assumptions = (
         "Only ABE is verified to be flat; any class folder may be flat or split into range folders, and both "

@@ -16,7 +16,7 @@ import numpy as np
 from PIL import Image
 
 from cytohub import synth
-from cytohub.builder import Builder, Label, Source
+from cytohub.builder import Builder, Label, Published, Source
 from cytohub.errors import RawFileError, RawLayoutError
 from cytohub.formats.naming import natural_key
 from cytohub.images import size as image_size
@@ -89,6 +89,8 @@ dataset_forsubmit/GroundTruth/*.bmp anywhere below the path given."""
     preparation = "liquid-based cytology (as described by third parties; not confirmed by the data page)"
     mpp = None
     num_images = 104
+    published = Published(files=("jks43dkjj7-1.zip",), rows=104, unit="images",
+                          source="Mendeley Data jks43dkjj7 (104 images with ground truth)")
     layout = "unverified"
     assumptions = (
         "Folder names dataset_forsubmit/imgbmp, GroundTruth and groundtruth_mask come from the dataset README as "

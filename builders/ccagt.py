@@ -18,7 +18,7 @@ from pathlib import Path
 from PIL import ImageDraw
 
 from cytohub import synth
-from cytohub.builder import Builder, Label, Source
+from cytohub.builder import Builder, Label, Published, Source
 from cytohub.errors import RawFileError, RawLayoutError
 from cytohub.formats import coco, wkt
 from cytohub.formats.geometry import polygon_bbox
@@ -123,6 +123,10 @@ License: CC BY-NC 3.0, non-commercial use only."""
     magnification = None
     mpp = 0.111
     num_images = 9339
+    published = Published(
+        files=("wg4bpm33hj-2.zip",), rows=(9338, 9339), unit="images",
+        source="the lapix/CCAgT dataset card (9,339 images; per-slide table)",
+        note="The card states 9,339 images in total while its per-slide counts sum to 9,338.")
     layout = "verified"
     assumptions = (
         "The Mendeley CCAgT_COCO_OD.json is taken to use the category names of the CCAgT-utils sample output "

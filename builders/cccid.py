@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from cytohub import synth
-from cytohub.builder import Builder, Label, Source
+from cytohub.builder import Builder, Label, Published, Source
 from cytohub.errors import RawLayoutError
 from cytohub.formats.naming import letters_key
 from cytohub.raw import RawFile, RawTree
@@ -124,6 +124,8 @@ $CYTOHUB_HOME/raw/cccid). Already-extracted folders (NILM/, LSIL/, HSIL/, SCC_et
     magnification = "20x"
     mpp = None
     num_images = 639
+    published = Published(files=tuple(ARCHIVES), rows=639, unit="fields of view (11 focal planes each)",
+                          source="Onishi et al., F1000Research 2026 (639 FOVs x 11 planes, five archives)")
     layout = "verified"
     assumptions = (
         "The exact spelling of the 17 cell-type subfolders on disk is not published: they are matched "

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from cytohub import synth
-from cytohub.builder import Builder, Label, Source
+from cytohub.builder import Builder, Label, Published, Source
 from cytohub.errors import RawLayoutError
 from cytohub.formats.masks import decode as read_array
 from cytohub.formats.masks import instance_objects, png16
@@ -90,6 +90,8 @@ train/ and test/ folders work too. train_cyto2.zip, if present, is listed in the
     stain = None
     preparation = "various (mostly fluorescence microscopy; also brightfield and non-microscopy images)"
     num_images = None
+    published = Published(files=("train.zip", "test.zip"), optional_files=("train_cyto2.zip",),
+                          source="the cellpose.org dataset page (no image counts are stated)")
     layout = "unverified"
     assumptions = (
         "Archive and file names (train.zip / test.zip holding train/ and test/ folders of NNN_img.png and "

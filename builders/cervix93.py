@@ -17,7 +17,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from cytohub import images, synth
-from cytohub.builder import Builder, Label, Source
+from cytohub.builder import Builder, Label, Published, Source
 from cytohub.errors import RawLayoutError
 from cytohub.formats import csvfile, geometry
 from cytohub.raw import RawFile, RawTree
@@ -81,6 +81,10 @@ authors before redistributing a build."""
     preparation = "liquid-based cytology (ThinPrep)"
     magnification = "40x"
     num_images = 93
+    published = Published(
+        files=("cytology_dataset-master.zip",), rows=93, rows_per_split={"train": 69, "test": 24},
+        per_class={"Negative": 16, "LSIL": 46, "HSIL": 31}, unit="frames",
+        source="README of parham-ap/cytology_dataset (93 frames: 16 / 46 / 31; set 0: 69, set 1: 24)")
     layout = "verified"
     assumptions = (
         "The focal-plane spacing of the stacks is not published: `z_um` is null (no distances are invented); "

@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from cytohub import synth
-from cytohub.builder import Builder, Label, Source
+from cytohub.builder import Builder, Label, Published, Source
 from cytohub.errors import RawLayoutError
 from cytohub.formats import coco
 from cytohub.formats.geometry import clip_bbox
@@ -98,6 +98,8 @@ they list (train/ and test/ folders, or an images/ folder)."""
     scanner = "3DHISTECH Pannoramic MIDI II"
     mpp = None
     num_images = 7410
+    published = Published(rows=7410, rows_per_split={"train": 6666, "test": 744}, unit="images",
+                          source="README of the ComparisonDetector repository (7,410 images: 6,666 / 744)")
     layout = "unverified"
     assumptions = (
         "File layout (train.json / test.json next to train/ and test/ folders of .bmp images) is taken from "

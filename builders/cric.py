@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from cytohub import images, synth
-from cytohub.builder import Builder, Label, Source
+from cytohub.builder import Builder, Label, Published, Source
 from cytohub.errors import RawLayoutError
 from cytohub.formats import cric as cricfmt
 from cytohub.raw import RawTree
@@ -85,6 +85,7 @@ subfolders (e.g. images/ and metadata/): files are found by name anywhere below 
     stain = "Papanicolaou"
     preparation = "conventional Pap smear"
     num_images = 400
+    published = Published(rows=400, unit="images", source="Rezende et al., Sci Data 2021 (400 images)")
     layout = "verified"
     assumptions = (
         "Nucleus coordinates are 1-based (CRIC README: x in 1..1376, y in 1..1020) and become 0-based points "

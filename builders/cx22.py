@@ -21,7 +21,7 @@ import numpy as np
 from PIL import Image
 
 from cytohub import synth
-from cytohub.builder import Builder, Label, Source
+from cytohub.builder import Builder, Label, Published, Source
 from cytohub.errors import RawFileError, RawLayoutError
 from cytohub.formats import geometry, labelme, matlab
 from cytohub.formats.masks import mask_bbox, outer_polygon
@@ -141,6 +141,11 @@ CCEDD images must not be redistributed."""
     preparation = "liquid-based cytology (CCEDD images)"
     mpp = None
     num_images = 1320
+    published = Published(
+        files=("Cx22-Pair.zip", "Cx22-Multi-Train.zip", "Cx22-Multi-Test.zip"), rows=1320,
+        rows_per_split={"pair": 820, "multi_test": 100}, unit="images",
+        source="Liu et al., Comput. Biol. Med. 2022 (1,320 images) and the Pair / Multi-Test label files",
+        note="Only the total and the Pair and Multi-Test counts are stated; Multi-Train follows as 400.")
     layout = "verified"
     assumptions = (
         "The Multi-Train archive could not be inspected (Git LFS); it is assumed to have the layout of the "

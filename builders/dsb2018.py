@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from cytohub import synth
-from cytohub.builder import Builder, Label, Source
+from cytohub.builder import Builder, Label, Published, Source
 from cytohub.errors import RawFileError, RawLayoutError
 from cytohub.formats import csvfile, geometry
 from cytohub.formats.masks import binary_object, png16
@@ -98,6 +98,11 @@ Stage-2 files are listed in the build report but not built (no public masks)."""
     tags = ("nucleus-segmentation", "instance-segmentation", "microscopy", "fluorescence", "kaggle", "bbbc038")
     preparation = "various (cultured cells and tissues; fluorescence, brightfield and H&E)"
     num_images = None
+    published = Published(
+        files=("stage1_train.zip", "stage1_test.zip"),
+        optional_files=("stage1_train_labels.csv.zip", "stage1_solution.csv.zip", "stage2_test_final.zip"),
+        source="the Kaggle data page of the 2018 Data Science Bowl (image counts are only quoted by third "
+               "parties, so they are not compared)")
     layout = "unverified"
     assumptions = (
         "Run lengths are 'start length' pairs with 1-based starts over pixels numbered top to bottom, then left "

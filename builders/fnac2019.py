@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from cytohub import synth
-from cytohub.builder import Builder, Label, Source
+from cytohub.builder import Builder, Label, Published, Source
 from cytohub.raw import RawFile, RawTree
 
 from .class_folders import class_images
@@ -83,6 +83,8 @@ TCT-InfoNCE scripts (split_data/, FNAC-CROP/) are skipped. The license is not st
     magnification = None
     mpp = None
     num_images = 212
+    published = Published(rows=212, per_class={"benign": 99, "malignant": 113}, unit="images",
+                          source="labels/label.csv of the TCT-InfoNCE repository (99 B + 113 M)")
     layout = "unverified"
     assumptions = (
         "The folder layout FNAC-2019/base_data/{B,M}/ is taken from the TCT-InfoNCE preprocessing scripts "

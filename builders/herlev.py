@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from cytohub import synth
-from cytohub.builder import Builder, Label, Source
+from cytohub.builder import Builder, Label, Published, Source
 from cytohub.errors import RawLayoutError
 from cytohub.raw import RawFile, RawTree
 
@@ -68,6 +68,8 @@ not republish it."""
     stain = "Papanicolaou"
     preparation = "Pap smear"
     num_images = 917
+    published = Published(files=("smear2005.zip",), rows=917, unit="cells",
+                          source="the MDE-Lab download page (917 cells; per-class counts are only quoted)")
     layout = "verified"
     assumptions = (
         "Per-class counts are the commonly cited ones (74/70/98/182/146/197/150), not checked against the archive; "

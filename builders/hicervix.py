@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from cytohub import synth
-from cytohub.builder import Builder, Label, Source
+from cytohub.builder import Builder, Label, Published, Source
 from cytohub.errors import RawFileError, RawLayoutError
 from cytohub.formats import csvfile
 from cytohub.formats.naming import folder_name
@@ -177,6 +177,11 @@ Use is restricted to non-commercial academic purposes."""
     stain = "Papanicolaou"
     preparation = "liquid-based cytology (ThinPrep / TCT)"
     num_images = 40229
+    published = Published(
+        rows=40229, rows_per_split={"train": SPLIT_SIZES["train"], "validation": SPLIT_SIZES["val"],
+                                    "test": SPLIT_SIZES["test"]},
+        per_class={c[1]: sum(c[4]) for c in CLASSES}, files=("train.csv", "val.csv", "test.csv"),
+        unit="cell images", source="the three label CSVs of Zenodo record 11087263")
     layout = "verified"
     assumptions = (
         "The Zenodo archive names are not documented: the builder finds train.csv, val.csv, test.csv and the "

@@ -20,7 +20,7 @@ import numpy as np
 from PIL import Image
 
 from cytohub import synth
-from cytohub.builder import Builder, Label, Source
+from cytohub.builder import Builder, Label, Published, Source
 from cytohub.errors import RawLayoutError
 from cytohub.formats import masks, matlab, rle
 from cytohub.raw import RawFile, RawTree
@@ -117,6 +117,10 @@ pass it with --raw (or put it at $CYTOHUB_HOME/raw/isbi2014). Extracted folders 
     preparation = "Pap smear; synthetic images composed from cells of 16 real EDF images"
     magnification = "40x"
     num_images = 945
+    published = Published(
+        files=("Dataset.zip",), optional_files=("Train45Test90.zip",), rows=945,
+        rows_per_split={"train": 45, "test": 900}, unit="images",
+        source="the challenge page and Lu et al. (945 images: 45 training, 900 test)")
     layout = "verified"
     assumptions = (
         "When both downloads are given, Dataset/Synthetic is read (it holds all 945 images) and the "

@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from cytohub import synth
-from cytohub.builder import Builder, Label, Source
+from cytohub.builder import Builder, Label, Published, Source
 from cytohub.errors import RawLayoutError
 from cytohub.formats.naming import folder_name, letters_key, natural_key
 from cytohub.raw import RawFile, RawTree
@@ -87,6 +87,11 @@ $CYTOHUB_HOME/raw/mendeley-lbc). The four class folders are found wherever they 
     scanner = "Leica ICC50 HD microscope camera (reported)"
     magnification = "40x (reported)"
     num_images = 962
+    published = Published(
+        files=(f"{DOI_ID}.zip",), rows=(962, 963), unit="images",
+        source="Hussain et al., Data in Brief 2020, and a listing of the Mendeley download",
+        note="The Data in Brief paper is quoted as 963 images, a listing of the download counts 962; the "
+             "per-class counts differ between sources and are not compared.")
     layout = "unverified"
     assumptions = (
         "The four class-folder names and the file-name style are confirmed by several public loaders; what lies "

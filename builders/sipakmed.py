@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from cytohub import synth
-from cytohub.builder import Builder, Label, Source
+from cytohub.builder import Builder, Label, Published, Source
 from cytohub.errors import RawLayoutError
 from cytohub.formats import geometry
 from cytohub.formats.naming import folder_name
@@ -104,6 +104,10 @@ folders im_<Class>/im_<Class>/...) works as downloaded."""
     stain = "Papanicolaou"
     preparation = "Pap smear"
     num_images = 4049
+    published = Published(
+        files=tuple(f"im_{c[0]}.zip" for c in CLASSES), rows=4049,
+        per_class={c[0]: c[3] for c in CLASSES}, unit="cells",
+        source="the SIPaKMeD homepage (4,049 cells) and the per-class file counts of its folders")
     layout = "verified"
     assumptions = (
         "The official archive names and format are not documented (im_<Class>.zip assumed); the builder finds "

@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from cytohub import synth
-from cytohub.builder import Builder, Label, Source
+from cytohub.builder import Builder, Label, Published, Source
 from cytohub.errors import RawLayoutError
 from cytohub.raw import RawTree
 
@@ -80,6 +80,10 @@ nuclei_images/{train,val,test}/<class>/ anywhere inside, including nested zips."
     scanner = "Zeiss Axio Scan.Z1 with a Hitachi HV-F202SCL camera"
     mpp = None
     num_images = None
+    published = Published(
+        rows_per_split={SPLIT_FOLDERS[s]: sum(c.values()) for s, c in COUNTS.items()},
+        per_class={name: sum(COUNTS[s][name] for s in COUNTS) for name in CLASSES}, unit="nucleus crops",
+        source="file counts of the five classes in a third-party notebook run on the download")
     layout = "unverified"
     assumptions = (
         "Only the nuclei-crop part is built: nuclei_images/{train,val,test}/<class>/<crop> as listed by a "

@@ -21,11 +21,11 @@ from cytohub.raw import RawTree
 from helpers import build_fails, extract_all, read_rows, report, shared_real
 
 
-def _build(name: str, raw: Path, out: Path) -> Path:
+def _build(name: str, raw: Path, out: Path, allow_partial: bool = False) -> Path:
     from cytohub.build import build
 
     b = registry.get(name)
-    build(b, raw, out, split=None if b.splits else "train=0.6,validation=0.2,test=0.2")
+    build(b, raw, out, split=None if b.splits else "train=0.6,validation=0.2,test=0.2", allow_partial=allow_partial)
     return out
 
 
@@ -465,11 +465,13 @@ def test_cx22_images_from_ccedd_labelme_files(tmp_path, cx22_tree, built):
     assert read_rows(out, columns=["id", "image"]) == read_rows(built("cx22"), columns=["id", "image"])
 
 
-def test_cx22_missing_subset_gives_an_empty_split(tmp_path, cx22_tree):
+def test_cx22_missing_subset_leaves_its_split_out(tmp_path, cx22_tree):
     (cx22_tree / "Cx22-Multi-Train.zip").unlink()
     out = _build("cx22", cx22_tree, tmp_path / "out")
-    assert {s: v["num_examples"] for s, v in report(out)["splits"].items()} == {"pair": 3, "multi_train": 0,
-                                                                                "multi_test": 2}
+    rep = report(out)  # an official split without rows is left out (datasets cannot load an empty split)
+    assert {s: v["num_examples"] for s, v in rep["splits"].items()} == {"pair": 3, "multi_test": 2}
+    assert rep["empty_splits"] == ["multi_train"]
+    assert "Left out because they have no rows in this download: multi_train." in (out / "README.md").read_text()
 
 
 def test_cx22_box_that_does_not_match_its_mask(tmp_path, synth_raw):
@@ -508,7 +510,8 @@ def test_cx22_real_roi_past_the_source_edge(tmp_path):
     real = shared_real("cx22")
     if real is None:
         pytest.skip("../shared/real/cx22 is absent")
-    out = _build("cx22", real, tmp_path / "out")
+    out = _build("cx22", real, tmp_path / "out", allow_partial=True)  # one real image of the 1,320
+    assert report(out)["completeness"]["partial"] == "1 of 1,320 images"
     (row,) = read_rows(out)
     image = Image.open(io.BytesIO(row["image"]["bytes"]))
     mask = _png(row["mask"]["bytes"])

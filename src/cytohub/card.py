@@ -13,6 +13,7 @@ from datasets import DatasetInfo, SplitDict, SplitInfo
 from huggingface_hub import DatasetCard, DatasetCardData
 
 from cytohub.builder import Builder
+from cytohub.completeness import card_section, title_suffix
 from cytohub.schema import FIELDS, features
 
 SYNTHETIC_TAG = "synthetic"
@@ -76,7 +77,7 @@ def card_data(builder: Builder, report: dict[str, Any]) -> DatasetCardData:
                                 "and not for clinical use": "checkbox"},
         )
     return DatasetCardData(
-        pretty_name=("[SYNTHETIC] " if synthetic else "") + builder.pretty_name,
+        pretty_name=("[SYNTHETIC] " if synthetic else "") + builder.pretty_name + title_suffix(report),
         license=builder.license,
         task_categories=list(builder.task_categories),
         tags=tags,
@@ -106,7 +107,7 @@ def _table(header: list[str], rows: list[list[Any]]) -> str:
 def _body(b: Builder, r: dict[str, Any]):
     synthetic = r["synthetic"]
     splits = list(r["splits"])
-    title = ("[SYNTHETIC] " if synthetic else "") + b.pretty_name
+    title = ("[SYNTHETIC] " if synthetic else "") + b.pretty_name + title_suffix(r)
     yield f"# {title}"
     if synthetic:
         yield ("> **SYNTHETIC DATA.** This build was made by `cytohub` from *synthetic* raw data that reproduces "
@@ -145,7 +146,11 @@ def _body(b: Builder, r: dict[str, Any]):
                       "or rebuild with `--split`)",
             "ratios": f"grouped, label-stratified random split {r['parameters']['ratios']} with seed "
                       f"{r['parameters']['seed']}; no group crosses splits"}[r["parameters"]["split"]]
-    yield f"## Splits\n\nSplits: {mode}.\n\n" + _table(["split", "rows", "groups", "shards", "Arrow size"], rows)
+    empty = r.get("empty_splits") or []
+    left_out = (f"\n\nLeft out because they have no rows in this download: {', '.join(empty)}." if empty else "")
+    yield (f"## Splits\n\nSplits: {mode}.{left_out}\n\n"
+           + _table(["split", "rows", "groups", "shards", "Arrow size"], rows))
+    yield card_section(r)
 
     yield ("## Schema\n\nEvery cytohub dataset has the same columns (schema v" + r["schema_version"] + "); "
            "unused fields are `[]` or null.\n\n" + _table(["field", "type", "meaning"],

@@ -35,6 +35,10 @@ class RawLayoutError(CytohubError):
     """The raw data does not have the documented layout of the corpus."""
 
 
+class IncompleteDownloadError(RawLayoutError):
+    """The raw data lacks files or rows that the publisher states the download holds."""
+
+
 class RawFileError(CytohubError):
     """A raw file is unreadable, truncated, corrupt or of the wrong kind."""
 
