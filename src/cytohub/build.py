@@ -9,8 +9,10 @@ One straight line (see DESIGN.md):
 4. each split's shards are planned (count and cut points, `cytohub.writer.plan_shards`), then pass 2 reads
    the segments in order, routes each row to its split's shard writer and deletes each segment as soon as
    its rows are written: temporary disk stays about one output's size;
-5. statistics -> figures -> build-report.json -> README.md -> croissant.json, and the staging folder is
-   renamed to `out`.
+5. statistics -> figures -> README.md -> croissant.json -> build-report.json (with the manifest of every file
+   written, see `cytohub.manifest`), and the staging folder is renamed to `out`.
+Before any shard is written the rows are compared with what the publisher states (`cytohub.completeness`);
+a split without rows is left out (the card says so).
 Memory does not grow with the number of rows (bookkeeping is compact columns); it is bounded by the
 chunks in flight plus one row group per split. An interrupted build leaves nothing at `out` (only a hidden
 staging folder next to it, removed by the next build).
@@ -35,12 +37,13 @@ from typing import Any
 
 import numpy as np
 
-from cytohub import __version__, errors, figures, images, splits
+from cytohub import __version__, completeness, errors, figures, images, manifest, splits, synth
 from cytohub.builder import Builder
 from cytohub.download import RECORD_FILES, verify_raw
 from cytohub.encode import storage_schema
 from cytohub.errors import CytohubError, OutputError, RawLayoutError, ResourceError
 from cytohub.filetable import RecordList
+from cytohub.manifest import REPORT
 from cytohub.output import DestinationLock, check_destination, check_tmp_dir, free_bytes
 from cytohub.raw import RawTree
 from cytohub.rows import RowMaker
@@ -50,7 +53,6 @@ from cytohub.synth import MARKER
 from cytohub.writer import ShardPlan, SplitWriter, compression_pays, parquet_options, plan_shards
 
 DEFAULT_MAX_SHARD_BYTES = 500 * 10**6
-REPORT = "build-report.json"
 
 
 @dataclass
@@ -77,17 +79,6 @@ def parse_size(text: str) -> int:
     return int(value)
 
 
-def _synthetic_marker(raw: Path) -> dict | None:
-    for folder in (raw, raw.parent) if raw.is_file() else (raw,):
-        marker = folder / MARKER
-        if marker.is_file():
-            try:
-                return json.loads(marker.read_text())
-            except (OSError, ValueError):
-                return {"corpus": None}
-    return None
-
-
 def _staging_for(out: Path) -> Path:
     return out.parent / f".{out.name}.cytohub-{os.getpid()}-{uuid.uuid4().hex[:8]}"
 
@@ -108,13 +99,14 @@ def build(builder: Builder, raw: str | os.PathLike, out: str | os.PathLike, *, s
           seed: int = 0, max_shard_bytes: int = DEFAULT_MAX_SHARD_BYTES, overwrite: bool = False,
           tmp_dir: str | os.PathLike | None = None,
           progress: Callable[[str, int | None], None] | None = None, num_proc: int | None = None,
-          num_shards: int | None = None) -> BuildResult:
+          num_shards: int | None = None, allow_partial: bool = False) -> BuildResult:
     """Build `builder`'s corpus from `raw` into the folder `out` (the Hub repo layout).
 
     `progress(message, rows_done)` is called as work advances (rows_done None for phase messages).
     `num_proc` processes read, check and encode rows (default: the cores available); the output is
     byte-identical for any value. `num_shards` asks for that many shards per split (default: see
-    `cytohub.writer`); a shard still never passes `max_shard_bytes`.
+    `cytohub.writer`); a shard still never passes `max_shard_bytes`. `allow_partial` builds a download that
+    lacks published files or rows (see `cytohub.completeness`); the card and report then say "partial".
 
     Every failure a user can cause is a CytohubError with one line naming the file: bad raw input
     (RawFileError, RawLayoutError; a library error raised while a builder reads a raw file names that file),
@@ -126,6 +118,7 @@ def build(builder: Builder, raw: str | os.PathLike, out: str | os.PathLike, *, s
     raw, out = Path(raw).expanduser(), Path(out).expanduser()
     note = progress or (lambda msg, n=None: None)
     check_destination(out, raw)
+    manifest.check_replace(out, overwrite)  # fail fast; checked again under the destination's lock
     if tmp_dir is not None:
         check_tmp_dir(Path(tmp_dir))
     if not isinstance(max_shard_bytes, int) or max_shard_bytes < 1:
@@ -133,7 +126,7 @@ def build(builder: Builder, raw: str | os.PathLike, out: str | os.PathLike, *, s
     if builder.splits and split:
         raise CytohubError(f"{builder.name} has official splits ({', '.join(builder.splits)}); --split is not "
                            "allowed for it")
-    ratios = splits.parse_spec(split) if split else None
+    ratios = splits.parse_spec(split, official=builder.splits) if split else None
     if num_proc is not None and num_proc < 1:
         raise CytohubError(f"--num-proc {num_proc}: expected a number of processes >= 1")
     if num_shards is not None and num_shards < 1:
@@ -143,11 +136,7 @@ def build(builder: Builder, raw: str | os.PathLike, out: str | os.PathLike, *, s
     except OSError as exc:
         raise OutputError(f"{out.parent}: cannot create the folder for --out ({errors.os_reason(exc)})") from None
     with DestinationLock(out):  # one build per destination at a time
-        if out.exists() and not overwrite:
-            raise CytohubError(f"{out} already exists; pass --overwrite to replace it")
-        if out.exists() and not (out / REPORT).is_file() and any(out.iterdir()):
-            raise CytohubError(f"{out} exists and is not a cytohub build folder (no {REPORT}); refusing to replace "
-                               "it")
+        manifest.check_replace(out, overwrite)  # only a cytohub build folder holding nothing but its own files
         _remove_stale_staging(out)
         staging = _staging_for(out)
         try:
@@ -157,7 +146,7 @@ def build(builder: Builder, raw: str | os.PathLike, out: str | os.PathLike, *, s
         errors.reading(None)
         try:
             report = _build_into(builder, raw, staging, ratios, seed, max_shard_bytes, tmp_dir, note,
-                                 num_proc or default_num_proc(), num_shards)
+                                 num_proc or default_num_proc(), num_shards, allow_partial)
             if out.exists():
                 trash = out.parent / f".{out.name}.cytohub-old-{uuid.uuid4().hex[:8]}"
                 os.replace(out, trash)
@@ -205,10 +194,9 @@ def _failure(exc: BaseException, builder: Builder, out: Path, staging: Path, tmp
 
 
 def _build_into(builder: Builder, raw_path: Path, staging: Path, ratios: dict[str, float] | None, seed: int,
-                max_shard_bytes: int, tmp_dir, note, num_proc: int = 1, num_shards: int | None = None
-                ) -> dict[str, Any]:
+                max_shard_bytes: int, tmp_dir, note, num_proc: int = 1, num_shards: int | None = None,
+                allow_partial: bool = False) -> dict[str, Any]:
     schema = storage_schema(builder.class_names())
-    marker = _synthetic_marker(raw_path)
     ledger = Ledger()
     image_stats = images.ImageStats()
     # the card needs `datasets` and `huggingface_hub` (about 2 s of CPU to import): import them in the
@@ -221,8 +209,9 @@ def _build_into(builder: Builder, raw_path: Path, staging: Path, ratios: dict[st
     with RawTree(raw_path, tmp_dir=tmp_dir, known_sha256=builder.known_sha256(),
                  progress=lambda m: note(m, None)) as tree, \
             RowPipeline(RowMaker(builder), schema, builder.splits, num_proc, staging / ".spool") as pipeline:
-        if marker is not None:
-            tree.skip(MARKER, "cytohub synthetic-data marker")
+        marker = synth.detect(tree)
+        for f in tree.named(MARKER):
+            tree.skip(f, "cytohub synthetic-data marker")
         for name in RECORD_FILES:
             tree.skip(name, "cytohub download record")
 
@@ -239,11 +228,26 @@ def _build_into(builder: Builder, raw_path: Path, staging: Path, ratios: dict[st
         accounting = tree.accounting(f"not part of the {builder.name} layout")
         inputs = _user_inputs(tree.input_hashes(), provenance)
         counts = tree.accounting_counts()
+        containers = list(tree.containers)
     ledger.finish()
     ledger.check_unique_ids(builder.name)
 
     split_of, split_names, split_mode = _assign_splits(builder, ledger, ratios, seed)
-    samples = _collect_samples(builder, ledger)
+    split_of, split_names, empty_splits = _drop_empty_splits(split_of, split_names)
+    samples, image_mark = _collect_samples(builder, ledger)
+    if marker is None and image_mark is not None:  # marked images inside archives that carry no mark
+        marker = {**image_mark, "found_in": "images", "scales": [image_mark["scale"]]}
+    names = builder.class_names()
+    labels, label_counts = np.unique(ledger.label, return_counts=True)
+    complete = completeness.check(
+        builder.published, pretty=builder.name, class_names=names, inputs=[e["path"] for e in inputs],
+        containers=containers, split_counts=dict(zip(split_names, np.bincount(split_of, minlength=len(
+            split_names)).tolist(), strict=True)),
+        class_counts={names[v]: int(c) for v, c in zip(labels.tolist(), label_counts.tolist(), strict=True)
+                      if v >= 0},
+        marker=marker, allow_partial=allow_partial)
+    schema = schema.with_metadata({**(schema.metadata or {}), b"cytohub": json.dumps(
+        {"builder": builder.name, "synthetic": marker is not None}, sort_keys=True).encode()})
     note("writing shards", None)
     shards, writers = _write_shards(staging, ledger, split_of, split_names, schema, max_shard_bytes, num_shards)
 
@@ -259,20 +263,23 @@ def _build_into(builder: Builder, raw_path: Path, staging: Path, ratios: dict[st
         "synthetic": marker is not None,
         "synthetic_marker": marker,
         "parameters": {"split": split_mode, "ratios": ratios, "seed": seed if ratios else None,
-                       "max_shard_bytes": max_shard_bytes, "num_shards": num_shards},
+                       "max_shard_bytes": max_shard_bytes, "num_shards": num_shards, "allow_partial": allow_partial},
         "inputs": inputs,
         **stats,
         "images": image_stats.summary(),
+        "empty_splits": empty_splits,
+        "completeness": complete,
         "assets": assets,
         "files": {"used": counts[0], "skipped": counts[1], "list": accounting},
     }
-    write_report(staging / REPORT, report)
     card_import.join()
     from cytohub.card import render_card
     from cytohub.croissant import CROISSANT, croissant_json
 
     (staging / "README.md").write_text(render_card(builder, report), encoding="utf-8")
     (staging / CROISSANT).write_text(croissant_json(builder, report), encoding="utf-8")
+    report["manifest"] = manifest.compute(staging, exclude=(REPORT,))  # every file written, the card included
+    write_report(staging / REPORT, report)
     return report
 
 
@@ -286,7 +293,8 @@ def _user_inputs(inputs: RecordList, provenance: dict[str, dict]) -> RecordList:
     marker and the download records, each with its source `url` (null when unknown) and the download's
     provenance (`cytohub.download.verify_raw`) where there is one."""
     excluded = {MARKER, *RECORD_FILES}
-    skip = np.array([j for j, e in enumerate(inputs) if e["path"] in excluded], dtype=np.int64)
+    skip = np.array([j for j, e in enumerate(inputs) if e["path"] in excluded
+                     or e["path"].rsplit("/", 1)[-1] == MARKER], dtype=np.int64)
 
     def item(j: int) -> dict:
         e = inputs[_shift(skip, j)]
@@ -294,7 +302,7 @@ def _user_inputs(inputs: RecordList, provenance: dict[str, dict]) -> RecordList:
 
     return RecordList(len(inputs) - len(skip), item,
                       lambda: ({**e, "url": None, **provenance.get(e["path"], {})} for e in inputs
-                               if e["path"] not in excluded))
+                               if e["path"] not in excluded and e["path"].rsplit("/", 1)[-1] != MARKER))
 
 
 def _shift(skip: np.ndarray, j: int) -> int:
@@ -318,6 +326,18 @@ def _assign_splits(builder: Builder, ledger: Ledger, ratios: dict[str, float] | 
     return np.zeros(ledger.rows, dtype=np.int8), ["train"], "single"
 
 
+def _drop_empty_splits(split_of: np.ndarray, names: list[str]) -> tuple[np.ndarray, list[str], list[str]]:
+    """Leave out the splits no row belongs to (`datasets` cannot load an empty split): (codes renumbered,
+    names kept, names left out)."""
+    counts = np.bincount(split_of, minlength=len(names)) if len(split_of) else np.zeros(len(names), np.int64)
+    keep = [k for k in range(len(names)) if counts[k]]
+    if len(keep) == len(names):
+        return split_of, names, []
+    remap = np.full(len(names), -1, dtype=np.int8)
+    remap[keep] = np.arange(len(keep), dtype=np.int8)
+    return remap[split_of], [names[k] for k in keep], [names[k] for k in range(len(names)) if not counts[k]]
+
+
 def pc_index_in(values, names: list[str]) -> np.ndarray:
     import pyarrow as pa
     import pyarrow.compute as pc
@@ -326,11 +346,12 @@ def pc_index_in(values, names: list[str]) -> np.ndarray:
     return np.asarray(idx.to_numpy(zero_copy_only=False), dtype=np.int8)
 
 
-def _collect_samples(builder: Builder, ledger: Ledger) -> figures.SampleCollector:
+def _collect_samples(builder: Builder, ledger: Ledger) -> tuple[figures.SampleCollector, dict | None]:
     """The sample figures' rows, read back from the spool. The collector keeps, per class, the rows with the
     smallest `figures.sample_priority(id)` and, per object category, crops from the rows with the smallest
     `figures.crop_priority(id)`; offering just those rows (and the first focal stack) gives the collector
-    exactly what offering every row would, without reading the whole spool again."""
+    exactly what offering every row would, without reading the whole spool again. Also returns the synthetic
+    mark (`cytohub.synth`) the first of these rows' images carries, if any."""
     ids = ledger.ids.to_pylist()
     labels = ledger.label
     per_class = figures.PER_CLASS if builder.labels else figures.UNLABELLED_SAMPLES
@@ -350,9 +371,13 @@ def _collect_samples(builder: Builder, ledger: Ledger) -> figures.SampleCollecto
     if len(stacks):
         wanted.add(int(stacks[0]))
     samples = figures.SampleCollector(builder)
+    mark = None
     for row in ledger.fetch_rows(sorted(wanted)):
         samples.offer(row)
-    return samples
+        for img in (row["image"], row["mask"], *row["focal_stack"]):
+            if mark is None and img is not None and img.get("bytes"):
+                mark = synth.find_mark(img["bytes"])
+    return samples, mark
 
 
 def _write_shards(staging: Path, ledger: Ledger, split_of: np.ndarray, split_names: list[str], schema,

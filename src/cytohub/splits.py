@@ -7,6 +7,7 @@ deterministic for a given seed and input.
 
 from __future__ import annotations
 
+import difflib
 import random
 import re
 from collections.abc import Sequence
@@ -18,14 +19,33 @@ from cytohub.errors import CytohubError
 _NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
 
 
-def parse_spec(spec: str) -> dict[str, float]:
-    """'train=0.8,validation=0.1,test=0.1' -> ratios (checked: names, positive, sum to 1)."""
+STANDARD = ("train", "validation", "test")  # the split names `datasets` and the Hub know
+_ALIASES = {"val": "validation", "valid": "validation", "dev": "validation", "eval": "validation",
+            "training": "train", "testing": "test"}
+
+
+def check_name(name: str, official: Sequence[str] = ()) -> None:
+    """A split name must be train, validation, test or one of the corpus's official split names; anything else
+    (a typo such as 'valdiation', or 'val') is an error that suggests the closest allowed name."""
+    allowed = list(dict.fromkeys([*STANDARD, *official]))
+    if name in allowed:
+        return
+    guess = _ALIASES.get(name.lower()) or next(iter(difflib.get_close_matches(name.lower(), allowed, n=1,
+                                                                            cutoff=0.6)), None)
+    hint = f"did you mean {guess!r}? " if guess else ""
+    raise CytohubError(f"--split: unknown split name {name!r}; {hint}allowed names: {', '.join(allowed)}")
+
+
+def parse_spec(spec: str, official: Sequence[str] = ()) -> dict[str, float]:
+    """'train=0.8,validation=0.1,test=0.1' -> ratios (checked: names as in `check_name`, positive, sum to 1).
+    `official` adds the corpus's official split names to the allowed ones."""
     ratios: dict[str, float] = {}
     for part in spec.split(","):
         name, sep, value = part.strip().partition("=")
         if not sep or not _NAME.match(name.strip()):
             raise CytohubError(f"--split {spec!r}: expected NAME=RATIO[,NAME=RATIO...], e.g. "
                                "train=0.8,validation=0.1,test=0.1")
+        check_name(name.strip(), official)
         try:
             ratio = float(value)
         except ValueError:
