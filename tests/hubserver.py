@@ -7,10 +7,11 @@ imported: tests/conftest.py does it. Wire facts: /work/shared/reference/hub-prot
 Supported (``{t}`` = ``models|datasets|spaces``, ``{P}`` = ``""|datasets/|spaces/``, ``{id}`` = ``org/name``):
 
 * ``POST /api/repos/create`` (409 + JSON ``url`` if it exists), ``DELETE|POST /api/repos/delete``,
-  ``PUT /api/{t}/{id}/settings`` (visibility), ``POST /api/validate-yaml`` (dataset cards checked with the Hub's
-  metadata rules, tests/hub_card_rules.py: 400 + ``errors``),
+  ``PUT /api/{t}/{id}/settings`` (``visibility``/``private`` and ``gated``: ``"auto"``, ``"manual"`` or
+  ``false``, as ``update_repo_settings`` sends them), ``POST /api/validate-yaml`` (dataset cards checked with
+  the Hub's metadata rules, tests/hub_card_rules.py: 400 + ``errors``),
   ``GET /api/whoami-v2`` (a fixed user ``user``), ``GET /api/agent-harnesses`` (empty registry).
-* ``GET /api/{t}/{id}`` and ``.../revision/{rev}``: id, sha, private, siblings (with LFS info).
+* ``GET /api/{t}/{id}`` and ``.../revision/{rev}``: id, sha, private, gated, siblings (with LFS info).
 * Upload: ``POST /api/{t}/{id}/preupload/{rev}``; LFS ``POST /{P}{id}.git/info/lfs/objects/batch`` (basic
   transfer: ``PUT`` of the object, then ``POST .../verify``); NDJSON ``POST /api/{t}/{id}/commit/{branch}``
   with ``file``, ``lfsFile``, ``deletedFile``, ``deletedFolder``; a stale ``parentCommit`` gives 412; a new
@@ -23,9 +24,11 @@ Supported (``{t}`` = ``models|datasets|spaces``, ``{P}`` = ``""|datasets/|spaces
   ``RepoNotFound`` / ``RevisionNotFound`` / ``EntryNotFound``.
 * Revisions: branch names (or ``refs/heads/<name>``) and 40-hex commit shas, URL-quoted.
 * Test helpers: ``inject()`` / ``clear_faults()`` (answer an HTTP status, or ``"drop"`` the connection),
-  ``requests``, ``auth_headers``, ``errors``, ``commits()``, ``head()``, ``files()``.
+  ``requests``, ``auth_headers``, ``errors``, ``commits()``, ``head()``, ``files()``, ``settings()``,
+  ``set_settings()`` (a repo's visibility and gate, as its owner would set them on the website).
 
-Not supported: auth (tokens are recorded, never checked; ``private`` is stored, not enforced), Xet, pull
+Not supported: auth (tokens are recorded, never checked; ``private`` and ``gated`` are stored and reported,
+not enforced: every client can read every repo), Xet, pull
 requests (``create_pr``, ``refs/pr/*``), tags, ``refs/convert/*``, LFS multipart, pagination (every listing is
 one page), ``.gitignore``, the git protocol, ``cardData`` in repo info. Preupload's LFS-or-regular
 choice is a heuristic (file extension, size > 10 MiB, NUL bytes), not ``.gitattributes``.
@@ -207,6 +210,22 @@ class HubServer:
     def head(self, repo_id: str, revision: str = "main", repo_type: str = "dataset") -> str:
         with self._lock:
             return self._resolve(self._get_repo(repo_type, repo_id), revision)
+
+    def settings(self, repo_id: str, repo_type: str = "dataset") -> dict[str, Any]:
+        """{"private": bool, "gated": False | "auto" | "manual"} of a repo."""
+        with self._lock:
+            repo = self._get_repo(repo_type, repo_id)
+            return {"private": repo["private"], "gated": repo.get("gated", False)}
+
+    def set_settings(self, repo_id: str, repo_type: str = "dataset", **settings: Any) -> None:
+        """Change `private` and/or `gated` directly (as the owner would on the website)."""
+        with self._lock:
+            repo = self._get_repo(repo_type, repo_id)
+            for key, value in settings.items():
+                if key not in ("private", "gated"):
+                    raise ValueError(f"unknown repo setting {key!r}")
+                repo[key] = value
+            self._save_repo(repo)
 
     def files(self, repo_id: str, revision: str = "main", repo_type: str = "dataset") -> dict[str, bytes]:
         """Contents of every file at `revision`, by path."""
@@ -424,7 +443,8 @@ class HubServer:
             if self._find_repo(rtype, repo_id) is not None:
                 return json_reply({"error": f"You already created this {rtype} repo", "url": url}, 409)
             private = _is_private(body)
-            repo = {"type": rtype, "id": repo_id, "private": private, "createdAt": now_iso(), "branches": {}}
+            repo = {"type": rtype, "id": repo_id, "private": private, "gated": False, "createdAt": now_iso(),
+                    "branches": {}}
             (self._repo_dir(rtype, repo_id) / "commits").mkdir(parents=True, exist_ok=True)
             files = {".gitattributes": self._file_entry(self._store_blob(GITATTRIBUTES), GITATTRIBUTES, 0)}
             repo["branches"]["main"] = self._write_commit(repo, None, files, "initial commit", "")
@@ -443,10 +463,16 @@ class HubServer:
 
     def _settings(self, req: Request, m: re.Match) -> Reply:
         body = req.json()
+        if "gated" in body and body["gated"] not in ("auto", "manual", False):
+            raise HTTPError(400, f"Invalid gated value {body['gated']!r}: expected 'auto', 'manual' or false")
+        if "visibility" in body and body["visibility"] not in ("private", "public"):
+            raise HTTPError(400, f"Invalid visibility {body['visibility']!r}: expected 'private' or 'public'")
         with self._lock:
             repo = self._repo_from_match(m)
             if "visibility" in body or "private" in body:
                 repo["private"] = _is_private(body)
+            if "gated" in body:
+                repo["gated"] = body["gated"]
             self._save_repo(repo)
         return json_reply({})
 
@@ -463,7 +489,8 @@ class HubServer:
             siblings.append(sib)
         return json_reply({
             "_id": hashlib.sha1(repo["id"].encode()).hexdigest()[:24], "id": repo["id"],
-            "author": repo["id"].split("/")[0], "sha": sha, "private": repo["private"], "gated": False,
+            "author": repo["id"].split("/")[0], "sha": sha, "private": repo["private"],
+            "gated": repo.get("gated", False),
             "disabled": False, "createdAt": repo["createdAt"], "lastModified": commit["date"], "tags": [],
             "downloads": 0, "likes": 0, "siblings": siblings,
             "usedStorage": sum(e["size"] for e in commit["files"].values()),

@@ -155,6 +155,26 @@ def test_create_repo_conflict_and_exist_ok(api, hub_server, hub_repo_id):
     api.delete_repo(hub_repo_id, repo_type="dataset", missing_ok=True)
 
 
+def test_repo_settings_visibility_and_gate(hub_server, hub_repo_id):
+    """update_repo_settings (gated, private/visibility) round-trips through repo info, with the real client."""
+    api = HfApi()
+    api.create_repo(hub_repo_id, repo_type="dataset")
+    info = api.dataset_info(hub_repo_id)
+    assert (info.private, info.gated) == (False, False)
+    api.update_repo_settings(hub_repo_id, repo_type="dataset", gated="auto")
+    assert api.dataset_info(hub_repo_id).gated == "auto"
+    api.update_repo_settings(hub_repo_id, repo_type="dataset", gated="manual", private=True)
+    info = api.dataset_info(hub_repo_id)
+    assert (info.private, info.gated) == (True, "manual")
+    api.update_repo_settings(hub_repo_id, repo_type="dataset", gated=False, visibility="public")
+    assert hub_server.settings(hub_repo_id) == {"private": False, "gated": False}
+    hub_server.set_settings(hub_repo_id, gated="auto")
+    assert api.dataset_info(hub_repo_id).gated == "auto"
+    with pytest.raises(HfHubHTTPError) as err:  # the server checks the value like the Hub does
+        api.update_repo_settings(hub_repo_id, repo_type="dataset", visibility="secret")
+    assert err.value.response.status_code == 400
+
+
 def test_token_is_sent_to_the_server(hub_server, hub_repo_id):
     HfApi(token="hf_fake_token_for_tests").create_repo(hub_repo_id, repo_type="dataset")
     assert "Bearer hf_fake_token_for_tests" in hub_server.auth_headers

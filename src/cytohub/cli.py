@@ -218,6 +218,15 @@ def info(name: Annotated[str, typer.Argument(help="Corpus name (see `cytohub lis
             val = f"{b.license_name} ({b.license_link})"
         out_console.print(f"  {key:15} {val if val is not None else '-'}", highlight=False)
     out_console.print(f"  {'tasks':15} {', '.join(b.task_categories)}")
+    if b.published.declared:
+        from cytohub.completeness import show
+
+        pub = b.published
+        facts = ([f"{show(pub.rows)} {pub.unit}"] if pub.rows is not None else []) \
+            + ([", ".join(f"{k} {show(v)}" for k, v in pub.rows_per_split.items())] if pub.rows_per_split else []) \
+            + ([f"per class for {len(pub.per_class)} classes"] if pub.per_class else []) \
+            + ([f"files {', '.join(pub.files)}"] if pub.files else [])
+        out_console.print(f"  {'published':15} {'; '.join(facts)}", highlight=False)
     if b.splits:
         out_console.print(f"  {'splits':15} {', '.join(b.splits)} (official)")
     if b.labels:
@@ -279,7 +288,9 @@ def build(
                                                    "(default: official splits, else one train split).")] = None,
     seed: Annotated[int, typer.Option(help="Seed of --split.")] = 0,
     max_shard_size: Annotated[str, typer.Option(help="Largest Parquet shard, e.g. 500MB, 2GB.")] = "500MB",
-    overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace --out if it exists.")] = False,
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace --out if it is a cytohub build folder "
+                                                              "holding only the files its report lists (anything "
+                                                              "else is refused).")] = False,
     tmp_dir: Annotated[Path | None, typer.Option(help="Where 7z/tar archives are unpacked (default: TMPDIR).")]
     = None,
     download_first: Annotated[bool, typer.Option("--download", help="First fetch the official files into the raw "
@@ -297,6 +308,9 @@ def build(
         "unpacked_bytes=500GB (repeatable; every limit, its default and its CYTOHUB_* variable are in the README, "
         "section Limits).")]
     = None,
+    allow_partial: Annotated[bool, typer.Option("--allow-partial", help="Build a download that lacks files or rows "
+                                                "the publisher lists; the card and report say 'partial: N of M'.")]
+    = False,
     quiet: Quiet = False,
 ) -> None:
     """Build a Hub-ready dataset folder (Parquet shards, card, figures, build report) from a raw download."""
@@ -330,7 +344,7 @@ def build(
     with limits.use(in_force):
         result = _run_build(run_build, b, raw, out, quiet, split=split, seed=seed,
                             max_shard_bytes=parse_size(max_shard_size), overwrite=overwrite, tmp_dir=tmp_dir,
-                            num_proc=num_proc, num_shards=num_shards)
+                            num_proc=num_proc, num_shards=num_shards, allow_partial=allow_partial)
     if not quiet:
         _print_build(result)
 
@@ -352,9 +366,13 @@ def _print_build(result) -> None:
     r = result.report
     parts = ", ".join(f"{s} {v['num_examples']}" for s, v in r["splits"].items())
     shards = sum(len(v["shards"]) for v in r["splits"].values())
+    partial = (r.get("completeness") or {}).get("partial")
     out_console.print(f"built {r['builder']['name']}: {r['num_rows']} rows ({parts}) in {shards} shard(s), "
                       f"{result.seconds:.1f} s -> {result.out}"
-                      + (" [yellow](synthetic)[/]" if r["synthetic"] else ""))
+                      + (" [yellow](synthetic)[/]" if r["synthetic"] else "")
+                      + (f" [yellow](partial: {partial})[/]" if partial else ""))
+    if r.get("empty_splits"):
+        out_console.print(f"left out, no rows: {', '.join(r['empty_splits'])}", highlight=False)
     out_console.print(f"raw files: {r['files']['used']} used, {r['files']['skipped']} skipped "
                       f"(reasons in {result.out / 'build-report.json'})", highlight=False)
 
@@ -474,8 +492,14 @@ class _DownloadBars:
 # --------------------------------------------------------------------------------------------- validate / card
 @app.command()
 @friendly
-def validate(folder: Annotated[Path, typer.Argument(help="A build folder.")], quiet: Quiet = False) -> None:
-    """Check a build folder: schema, counts vs card, ids, stacks, every image, geometry, splits. Exit 0 if clean."""
+def validate(folder: Annotated[Path, typer.Argument(help="A build folder.")],
+             full: Annotated[bool, typer.Option("--full", help="Decode every image and also load the folder "
+                                                "without streaming (default: a seeded sample of 32 rows per "
+                                                "split).")] = False,
+             quiet: Quiet = False) -> None:
+    """Check a build folder: every file against the build's manifest, card and report, exact schema, counts,
+    ids, numbers, labels, groups across splits, sampled (or, with --full, all) images decoded as `datasets`
+    decodes them, and `load_dataset` reading every split. Exit 0 only if clean."""
     if not folder.is_dir():
         raise CytohubError(f"{folder} is not a folder; expected a cytohub build folder")
     from cytohub.validate import validate as run_validate
@@ -483,7 +507,7 @@ def validate(folder: Annotated[Path, typer.Argument(help="A build folder.")], qu
     with _progress(quiet) as progress:
         task = progress.add_task("validating shards", total=len(list((folder / "data").glob("*.parquet")))
                                  if (folder / "data").is_dir() else None)
-        v = run_validate(folder, progress=lambda n: progress.update(task, completed=n))
+        v = run_validate(folder, progress=lambda n: progress.update(task, completed=n), full=full)
     if not v.ok:
         for p in v.problems:
             err_console.print(f"[red]-[/] {p}", highlight=False, soft_wrap=True)
@@ -491,29 +515,28 @@ def validate(folder: Annotated[Path, typer.Argument(help="A build folder.")], qu
         raise typer.Exit(1)
     if not quiet:
         rows = ", ".join(f"{s} {n}" for s, n in v.rows.items())
-        out_console.print(f"valid: {folder} ({rows}; {v.images_decoded} images decoded, "
-                          f"{v.objects_checked} objects checked)", highlight=False)
+        decoded = "every row" if full else f"a sample of {v.rows_decoded} rows"
+        out_console.print(f"valid: {folder} ({rows}; {len(v.hashes)} files match the manifest; {decoded} decoded, "
+                          f"{v.images_decoded} images; {v.objects_checked} objects checked)", highlight=False)
 
 
 @app.command()
 @friendly
 def card(folder: Annotated[Path, typer.Argument(help="A build folder.")], quiet: Quiet = False) -> None:
     """Regenerate a build folder's README.md (dataset card) and croissant.json from its build report and the
-    current prose."""
-    from cytohub.build import REPORT
+    current prose; the report's manifest records the new files."""
     from cytohub.card import render_card
     from cytohub.croissant import CROISSANT, croissant_json
+    from cytohub.manifest import read_report, rewrite
 
-    report_path = folder / REPORT
-    if not report_path.is_file():
-        raise CytohubError(f"{folder}: no {REPORT}; expected a cytohub build folder")
+    report = read_report(folder)
     try:
-        report = json.loads(report_path.read_text(encoding="utf-8"))
         b = registry.get(report["builder"]["name"])
+        files = {"README.md": render_card(b, report), CROISSANT: croissant_json(b, report)}
     except (ValueError, KeyError, TypeError) as exc:
-        raise CytohubError(f"{report_path}: not a cytohub build report ({errors.describe(exc)})") from None
-    (folder / "README.md").write_text(render_card(b, report), encoding="utf-8")
-    (folder / CROISSANT).write_text(croissant_json(b, report), encoding="utf-8")
+        raise CytohubError(f"{folder / 'build-report.json'}: not a cytohub build report ({errors.describe(exc)})") \
+            from None
+    rewrite(folder, report, files)
     if not quiet:
         out_console.print(f"wrote {folder / 'README.md'} and {folder / CROISSANT}")
 
@@ -551,49 +574,75 @@ def audit(
 def push(
     folder: Annotated[Path, typer.Argument(help="A build folder (validated before anything is sent).")],
     repo: Annotated[str, typer.Option("--repo", help="Dataset repo id, ORG/NAME (created if missing).")],
-    private: Annotated[bool, typer.Option("--private", help="Create the repo private (required for corpora whose "
-                                                            "license forbids redistribution).")] = False,
+    private: Annotated[bool, typer.Option("--private", help="Push to a private repo: a new repo is created private, "
+                                                            "an existing public one is made private (required for "
+                                                            "corpora whose license forbids redistribution).")] = False,
     revision: Annotated[str | None, typer.Option(help="Branch to push to (created from main if missing).")] = None,
     message: Annotated[str | None, typer.Option(help="Commit message.")] = None,
     token: Annotated[str | None, typer.Option(help="Hub token (default: HF_TOKEN, else the stored `hf auth "
                                                    "login`). Never printed.", show_default=False)] = None,
-    dry_run: Annotated[bool, typer.Option("--dry-run", help="Show what would be uploaded and deleted; "
-                                                            "change nothing.")] = False,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Show what would be uploaded and deleted and which "
+                                                            "repo settings would change; change nothing.")] = False,
     allow_synthetic: Annotated[bool, typer.Option("--allow-synthetic", help="Allow pushing a build made from "
                                                                             "synthetic raw data.")] = False,
+    ignore_extra: Annotated[bool, typer.Option("--ignore-extra", help="Leave out files the build did not write "
+                                               "(default: refuse to push a folder holding any).")] = False,
     quiet: Quiet = False,
 ) -> None:
-    """Publish a build folder to the Hugging Face Hub (endpoint: HF_ENDPOINT), as one commit."""
+    """Publish exactly the files of a build (its report's manifest) to the Hugging Face Hub (endpoint:
+    HF_ENDPOINT), as one commit; the repo's visibility and access gate are checked against the corpus's
+    license on every push."""
     if "/" not in repo or repo.count("/") != 1 or not all(repo.split("/")):
         raise CytohubError(f"--repo {repo!r}: expected ORG/NAME, e.g. my-lab/cccid")
     if not folder.is_dir():
         raise CytohubError(f"{folder} is not a folder; expected a build folder made by `cytohub build`")
-    from cytohub.hub import Publisher, check_publishable
+    from cytohub.hub import Publisher, check_publishable, validate_for_push
 
     if quiet:
         from huggingface_hub.utils import disable_progress_bars
 
         disable_progress_bars()
-    with _spinner(quiet, "validating"):
-        report = check_publishable(folder, private, allow_synthetic)
-    b = registry.get(report["builder"]["name"])
+    build = check_publishable(folder, private, allow_synthetic, ignore_extra)
+    if build.left_out and not quiet:
+        err_console.print(f"leaving out {len(build.left_out)} file(s) the build did not write: "
+                          + ", ".join(build.left_out[:10]) + (" ..." if len(build.left_out) > 10 else ""),
+                          highlight=False)
+    b = registry.get(build.report["builder"]["name"])
+    gated = b.redistribution == "gated"
     publisher = Publisher(token=token, note=(lambda m: None) if quiet else
                           (lambda m: err_console.print(f"[dim]{m}[/]", highlight=False)))
+
+    def validated(build):
+        with _spinner(quiet, "validating"):
+            return validate_for_push(build)  # (sha256 by path, the second stage: run while uploading)
+
     if dry_run:
-        plan = publisher.plan(folder, repo, revision or "main")
-        where = f"{repo}@{revision or 'main'}" + ("" if plan.repo_exists else " (repo would be created)")
+        plan = publisher.plan(build, repo, revision or "main")
+        if not plan.empty:
+            _, finish = validated(build)
+            with _spinner(quiet, "validating"):
+                finish()
+        settings = publisher.settings_needed(plan, private=private, gated=gated)
+        where = f"{repo}@{revision or 'main'}" + ("" if plan.repo_exists else " (repo would be created"
+                                                  + (", private" if private else "") + ")")
         out_console.print(f"dry run: {where}: {len(plan.add)} to upload, {len(plan.delete)} to delete, "
                           f"{len(plan.unchanged)} unchanged", highlight=False)
         for p in plan.add:
             out_console.print(f"  + {p} ({(folder / p).stat().st_size:,} bytes)", highlight=False)
         for p in plan.delete:
             out_console.print(f"  - {p}", highlight=False)
+        for s_ in settings:
+            out_console.print(f"  repo setting: {'make private' if s_ == 'private' else 'switch on the access gate'}",
+                              highlight=False)
         return
     with _spinner(quiet, f"pushing to {repo}"):
-        result = publisher.push(folder, repo, private=private, revision=revision, message=message,
-                                gated=b.redistribution == "gated")
+        result = publisher.push(build, repo, private=private, revision=revision, message=message, gated=gated,
+                                validation=validated)
     if quiet:
         return
+    for s_ in result.settings:
+        out_console.print(f"{repo}: {'made private' if s_ == 'private' else 'access gate switched on'}",
+                          highlight=False)
     if result.committed:
         out_console.print(f"pushed {folder} -> {result.url}: commit {result.commit[:12]} "
                           f"({len(result.plan.add)} uploaded, {len(result.plan.delete)} deleted, "
