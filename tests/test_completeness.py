@@ -237,3 +237,21 @@ def test_destinations_that_are_refused_outright(synth_raw, tmp_path, monkeypatch
         code, text = _build_cli(raw, out, "--overwrite")
         assert code == 2 and needle in text, (out, text)
     assert sorted(p.name for p in raw.iterdir()) == sorted(p.name for p in synth_raw("bmt").iterdir())
+
+
+def test_small_synthetic_data_still_has_every_published_file(synth_raw, tmp_path):
+    """Row counts are not compared at small scale, but the download's file names are: 2 of CCCID's 5 archives
+    is an incomplete download whatever the scale."""
+    raw = tmp_path / "raw"
+    raw.mkdir()
+    for name in ("CCCID_HSIL.zip.7z", "CCCID_LSIL.zip.7z"):
+        (raw / name).write_bytes((synth_raw("cccid") / name).read_bytes())
+    with pytest.raises(IncompleteDownloadError, match="3 of the 5 files of the download"):
+        build(registry.get("cccid"), raw, tmp_path / "out")
+    assert not (tmp_path / "out").exists()
+    build(registry.get("cccid"), raw, tmp_path / "out", allow_partial=True)
+    c = report(tmp_path / "out")["completeness"]
+    assert c["partial"] == "2 of 5 files" and not c["checked"] and c["files_compared"]
+    card = (tmp_path / "out" / "README.md").read_text()
+    assert "(partial: 2 of 5 files)" in card and "**Partial build: 2 of 5 files.**" in card
+    assert validate(tmp_path / "out").ok

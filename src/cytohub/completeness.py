@@ -131,8 +131,9 @@ def check(published: Published, *, pretty: str, class_names: Sequence[str], inpu
         "absent_optional": [], "more_than_published": [], "files_compared": False, "complete": True,
         "partial": None,
     }
-    if not result["checked"]:
+    if not published.declared:
         return result
+    files_only = not result["checked"]  # small synthetic data: the file names are still the publisher's
     missing, extra, absent = result["missing"], result["more_than_published"], result["absent_optional"]
 
     names = {p.rsplit("/", 1)[-1].lower() for p in [*inputs, *containers]}
@@ -145,6 +146,8 @@ def check(published: Published, *, pretty: str, class_names: Sequence[str], inpu
             if lost:
                 missing.append(f"{len(lost)} of the {len(published.files)} files of the download: {', '.join(lost)}")
     absent += [f for f in published.optional_files if f.lower() not in names]
+    if files_only:
+        return _conclude(result, published, rows, None, allow_partial, pretty)
 
     absent_splits = [s for s in published.optional_splits if not split_counts.get(s)]
     absent += [f"split {s!r}" for s in absent_splits]
@@ -163,7 +166,13 @@ def check(published: Published, *, pretty: str, class_names: Sequence[str], inpu
         _compare("rows", rows, expected, published.unit, missing, extra)
     for name, count in published.per_class.items():
         _compare(f"class {name!r}", class_counts.get(name, 0), count, published.unit, missing, extra)
+    return _conclude(result, published, rows, expected, allow_partial, pretty)
 
+
+def _conclude(result: dict[str, Any], published: Published, rows: int, expected: Count | None,
+              allow_partial: bool, pretty: str) -> dict[str, Any]:
+    """Mark the result partial when something is missing; raise unless `allow_partial`."""
+    missing = result["missing"]
     if missing:
         result["complete"] = False
         result["partial"] = _partial_phrase(published, rows, expected, result.get("files"))
@@ -216,8 +225,13 @@ def card_section(report: dict[str, Any]) -> str:
     lines = []
     if not c["declared"]:
         lines.append("The publisher states no counts or file list that cytohub can check this build against.")
+    elif c.get("partial"):
+        lines.append(f"**Partial build: {c['partial']}.** Missing against what the publisher states{where}:")
+        lines += [f"- {m}" for m in c["missing"]]
     elif not c["checked"]:
-        lines.append(f"Not compared with the published counts: {c['basis']}.")
+        lines.append(f"Not compared with the published counts: {c['basis']}."
+                     + (f" Every one of the {len(pub['files'])} files of the download is present."
+                        if c["files_compared"] else ""))
     elif c["complete"]:
         stated = []
         if pub["rows"]:
@@ -229,9 +243,6 @@ def card_section(report: dict[str, Any]) -> str:
         if c["files_compared"]:
             stated.append(f"{len(pub['files'])} files of the download")
         lines.append(f"Complete: this build has everything the publisher states{where}: " + "; ".join(stated) + ".")
-    else:
-        lines.append(f"**Partial build: {c['partial']}.** Missing against what the publisher states{where}:")
-        lines += [f"- {m}" for m in c["missing"]]
     if c["absent_optional"]:
         lines.append("Optional parts absent from this download: " + ", ".join(c["absent_optional"]) + ".")
     if c["more_than_published"]:
