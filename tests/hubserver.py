@@ -2,7 +2,7 @@
 
 Point the real ``huggingface_hub`` / ``datasets`` clients at it with ``HF_ENDPOINT=<HubServer.url>`` and
 ``HF_HUB_DISABLE_XET=1`` (it has no Xet CAS, so uploads must use LFS), both set before those libraries are
-imported: tests/conftest.py does it. Wire facts: /work/shared/reference/hub-protocol.md.
+imported: tests/conftest.py does it. Wire facts: ../shared/reference/hub-protocol.md.
 
 Supported (``{t}`` = ``models|datasets|spaces``, ``{P}`` = ``""|datasets/|spaces/``, ``{id}`` = ``org/name``):
 
