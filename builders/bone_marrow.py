@@ -198,10 +198,12 @@ Bone-Marrow-Cytomorphology_MLL_Helmholtz_Fraunhofer (doi:10.7937/TCIA.AXH3-T579,
             a, b = files[int(order[twice[0]])], files[int(order[twice[0] + 1])]
             code, num = divmod(int(ranked[twice[0]]), _KEY)
             raise RawLayoutError(f"{CODES[code]}_{num:05d} appears twice: {a.path} and {b.path}")
-        for j in order.tolist():
-            f = files[j]
-            code, num = divmod(int(keys[j]), _KEY)
-            yield {"id": f"{CODES[code]}_{num:05d}", "image": f, "label": CODES[code], "source_path": f.path}
+        del ranked, twice
+        for start in range(0, len(order), 4096):  # a block of positions at a time, not a list of every one
+            for j in order[start:start + 4096].tolist():
+                f = files[j]
+                code, num = divmod(int(keys[j]), _KEY)
+                yield {"id": f"{CODES[code]}_{num:05d}", "image": f, "label": CODES[code], "source_path": f.path}
 
     # ------------------------------------------------------------------ synthetic raw layout
     def synthesize(self, root: Path, scale: str = "small", seed: int = 0) -> None:

@@ -34,6 +34,7 @@ def test_num_proc_gives_byte_identical_output(tmp_path, synth_raw):
     two = build(registry.get("cccid"), raw, tmp_path / "two", split="train=0.6,validation=0.2,test=0.2",
                 num_proc=2, max_shard_bytes=2_000_000)
     assert _digest(tmp_path / "one") == _digest(tmp_path / "two")
+    assert sorted(p.name for p in (tmp_path / "one").iterdir()) == ["README.md", "assets", "build-report.json", "data"]
     assert len(one.report["splits"]["train"]["shards"]) > 1
     assert two.report["num_rows"] == 51
 
@@ -54,6 +55,38 @@ def test_num_proc_identical_for_a_folder_of_loose_files(tmp_path, synth_raw):
 def test_storage_schema_is_the_datasets_schema():
     names = ["NILM", "HSIL", "a/b"]
     assert storage_schema(names).equals(arrow_schema(features(names)), check_metadata=True)
+
+
+@pytest.mark.parametrize("corpus", ["cccid", "bone-marrow", "ccagt"])
+def test_card_dataset_info_is_what_datasets_writes(corpus):
+    from datasets import DatasetInfo, SplitDict, SplitInfo
+
+    from cytohub.card import dataset_info_yaml
+
+    b = registry.get(corpus)
+    report = {"splits": {"train": {"num_bytes": 1234, "num_examples": 7}, "test": {"num_bytes": 56, "num_examples": 2}},
+              "inputs": [{"size": 10}, {"size": 32}]}
+    split_dict = SplitDict()
+    for name, s in report["splits"].items():
+        split_dict.add(SplitInfo(name=name, num_bytes=s["num_bytes"], num_examples=s["num_examples"]))
+    expected = DatasetInfo(features=features(b.class_names()), splits=split_dict, download_size=42,
+                           dataset_size=1290)._to_yaml_dict()
+    ours = dataset_info_yaml(b, report)
+    assert json.dumps(ours) == json.dumps(expected)  # same keys in the same order, same values
+    names = ours["features"][4]["dtype"]["class_label"]["names"]
+    assert names == {str(i): n for i, n in enumerate(b.class_names())}
+
+
+def test_card_text_does_not_depend_on_the_installed_datasets(monkeypatch):
+    import datasets
+
+    from cytohub.card import _loading_in_parallel
+
+    with_reshard = _loading_in_parallel("cccid", "train", 1)
+    monkeypatch.delattr(datasets.IterableDataset, "reshard")
+    assert _loading_in_parallel("cccid", "train", 1) == with_reshard
+    assert "ds = ds.reshard()" in with_reshard and "`datasets` >= 5.0" in with_reshard
+    assert "reshard" not in _loading_in_parallel("cccid", "train", 64)
 
 
 def test_shard_count_rule():
@@ -151,6 +184,36 @@ def test_raw_tree_is_compact_and_detached_copies_read(tmp_path):
         assert by_path["d.zip/__MACOSX/img/._0001.jpg"]["reason"] == "operating-system metadata file"
         assert tree.skip_reasons("unused") == {"unused": 299, "not needed": 1,
                                                "operating-system metadata file": 1}
+
+
+def test_file_table_sorts_by_full_path_without_full_paths():
+    """Folder ids + names, ordered depth first with sub-folders keyed `name/`: the order of sorting full
+    paths, for names around '/' in byte order ('-', '.', ' ', '!' sort before it, letters and '~' after),
+    files and folders of one name, non-ASCII names and implicit folders."""
+    import random
+
+    from cytohub.filetable import FILE, FileTable
+
+    rng = random.Random(1)
+    alphabet = ["a", "b", "a-b", "a.b", "ab", "B", "\u00e9", "a b", "0", "10", "9", "~", "a!"]
+    for _ in range(200):
+        paths = list({"/".join(rng.choice(alphabet) for _ in range(rng.randint(1, 4)))
+                      for _ in range(rng.randint(1, 60))})
+        rng.shuffle(paths)
+        table = FileTable()
+        for p in paths:
+            table.add(p, len(p), FILE, 0)
+        table.seal()
+        expected = sorted(paths, key=lambda p: p.encode())
+        assert [table.path(i) for i in range(len(table))] == expected
+        assert [p for _, p in table.paths_of(table.files)] == expected
+        assert all(table.find(p) == expected.index(p) for p in paths)
+        assert table.find("zz/none") is None and table.first_duplicate() is None
+    table = FileTable()
+    for p in ("x/b", "x/a", "x/b"):
+        table.add(p, 1, FILE, 0)
+    table.seal()
+    assert table.first_duplicate() == 1 and table.path(1) == table.path(2) == "x/b"
 
 
 def test_write_report_streams_lists_like_json(tmp_path):

@@ -20,14 +20,12 @@ staging folder next to it, removed by the next build).
 
 from __future__ import annotations
 
-import contextlib
 import errno
 import json
 import math
 import os
 import shutil
 import tempfile
-import threading
 import time
 import uuid
 from collections.abc import Callable
@@ -199,10 +197,6 @@ def _build_into(builder: Builder, raw_path: Path, staging: Path, ratios: dict[st
     schema = storage_schema(builder.class_names())
     ledger = Ledger()
     image_stats = images.ImageStats()
-    # the card needs `datasets` and `huggingface_hub` (about 2 s of CPU to import): import them in the
-    # background while raw data are read and rows are encoded, not after the last shard is written
-    card_import = threading.Thread(target=_import_card, name="cytohub-import-card", daemon=True)
-    card_import.start()
 
     provenance = verify_raw(builder, raw_path, note=lambda m: note(m, None))  # downloads.json, .part files
     note("opening raw data", None)
@@ -272,8 +266,7 @@ def _build_into(builder: Builder, raw_path: Path, staging: Path, ratios: dict[st
         "assets": assets,
         "files": {"used": counts[0], "skipped": counts[1], "list": accounting},
     }
-    card_import.join()
-    from cytohub.card import render_card
+    from cytohub.card import render_card  # huggingface_hub's card data only: not `datasets`
     from cytohub.croissant import CROISSANT, croissant_json
 
     (staging / "README.md").write_text(render_card(builder, report), encoding="utf-8")
@@ -281,11 +274,6 @@ def _build_into(builder: Builder, raw_path: Path, staging: Path, ratios: dict[st
     report["manifest"] = manifest.compute(staging, exclude=(REPORT,))  # every file written, the card included
     write_report(staging / REPORT, report)
     return report
-
-
-def _import_card() -> None:
-    with contextlib.suppress(Exception):  # a failing import fails again, with its error, where it is used
-        import cytohub.card  # noqa: F401
 
 
 def _user_inputs(inputs: RecordList, provenance: dict[str, dict]) -> RecordList:
@@ -321,7 +309,7 @@ def _assign_splits(builder: Builder, ledger: Ledger, ratios: dict[str, float] | 
         codes = pc_index_in(ledger.split_names, names)
         return codes, names, "official"
     if ratios:
-        codes = splits.assign_codes(ledger.groups, ledger.label, ratios, seed)
+        codes = splits.assign_codes(None, ledger.label, ratios, seed, codes=ledger.group_codes())
         return codes, list(ratios), "ratios"
     return np.zeros(ledger.rows, dtype=np.int8), ["train"], "single"
 
@@ -352,21 +340,31 @@ def _collect_samples(builder: Builder, ledger: Ledger) -> tuple[figures.SampleCo
     `figures.crop_priority(id)`; offering just those rows (and the first focal stack) gives the collector
     exactly what offering every row would, without reading the whole spool again. Also returns the synthetic
     mark (`cytohub.synth`) the first of these rows' images carries, if any."""
-    ids = ledger.ids.to_pylist()
     labels = ledger.label
     per_class = figures.PER_CLASS if builder.labels else figures.UNLABELLED_SAMPLES
     wanted: set[int] = set()
-    with_image = np.flatnonzero(ledger.image > 0)
-    prio = np.array([figures.sample_priority(ids[i]) for i in with_image.tolist()], dtype=np.uint64)
+    has_objects = np.zeros(ledger.rows, dtype=bool)
+    has_objects[ledger.obj_rows] = True
+    prio = np.zeros(ledger.rows, dtype=np.uint64)  # sample priority of rows with an image
+    crop_prio = np.zeros(ledger.rows if len(ledger.obj_rows) else 0, dtype=np.uint64)  # of rows with objects
+    start = 0
+    for chunk in ledger.ids.iterchunks():  # ids as Python strings one chunk at a time, never all at once
+        end = start + len(chunk)
+        ids = chunk.to_pylist()
+        prio[start:end] = [figures.sample_priority(rid) if im else 0
+                           for rid, im in zip(ids, ledger.image[start:end].tolist(), strict=True)]
+        for k in np.flatnonzero(has_objects[start:end]).tolist():
+            crop_prio[start + k] = figures.crop_priority(ids[k])
+        start = end
+    with_image = np.flatnonzero(ledger.image)
     for lab in np.unique(labels[with_image]).tolist():
         rows = with_image[labels[with_image] == lab]
-        order = np.argsort(prio[labels[with_image] == lab], kind="stable")[:per_class]
+        order = np.argsort(prio[rows], kind="stable")[:per_class]
         wanted.update(rows[order].tolist())
-    if len(ledger.obj_rows):
-        crop_prio = {i: figures.crop_priority(ids[i]) for i in np.unique(ledger.obj_rows).tolist()}
-        for cat in np.unique(ledger.obj_cats).tolist():
-            rows = sorted(set(ledger.obj_rows[ledger.obj_cats == cat].tolist()), key=lambda i: (crop_prio[i], i))
-            wanted.update(r for r in rows[:figures.CROPS_PER_CATEGORY] if ledger.image[r] > 0)
+    for cat in np.unique(ledger.obj_cats).tolist():
+        rows = np.unique(ledger.obj_rows[ledger.obj_cats == cat])
+        rows = rows[np.lexsort((rows, crop_prio[rows]))][:figures.CROPS_PER_CATEGORY]
+        wanted.update(r for r in rows.tolist() if ledger.image[r])
     stacks = np.flatnonzero(ledger.planes > 1)
     if len(stacks):
         wanted.add(int(stacks[0]))
@@ -408,6 +406,7 @@ def _write_shards(staging: Path, ledger: Ledger, split_of: np.ndarray, split_nam
         os.unlink(path)
         start += n
     shards = {name: w.close() for name, w in writers.items()}
+    shutil.rmtree(staging / ".spool", ignore_errors=True)  # every segment is read: nothing of pass 1 is left
     return shards, writers
 
 
@@ -455,12 +454,9 @@ def _statistics(builder: Builder, ledger: Ledger, split_of: np.ndarray, split_na
                 writers: dict[str, SplitWriter], shards: dict[str, list[str]]) -> dict[str, Any]:
     """Per-split counts (labels, objects per category, focal planes, groups, masks) from the ledger's
     columns, with NumPy group-bys: no per-row Python objects."""
-    import pyarrow.compute as pc
-
     names = builder.class_names()
     cats = {v: k for k, v in ledger.categories.items()}
-    groups = pc.dictionary_encode(ledger.groups).combine_chunks()
-    group_codes = groups.indices.to_numpy(zero_copy_only=False).astype(np.int64)
+    group_codes, _ = ledger.group_codes()
     obj_split = split_of[ledger.obj_rows] if len(ledger.obj_rows) else np.zeros(0, dtype=np.int8)
     per_split: dict[str, dict[str, Any]] = {}
     for k, name in enumerate(split_names):

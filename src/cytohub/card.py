@@ -6,15 +6,17 @@ build report, so `cytohub card DIR` can regenerate a card without rebuilding.
 
 from __future__ import annotations
 
+import json
+import re
 from importlib.resources import files
 from typing import Any
 
-from datasets import DatasetInfo, SplitDict, SplitInfo
 from huggingface_hub import DatasetCard, DatasetCardData
 
 from cytohub.builder import Builder
 from cytohub.completeness import card_section, title_suffix
-from cytohub.schema import FIELDS, features
+from cytohub.encode import storage_schema
+from cytohub.schema import FIELDS
 
 SYNTHETIC_TAG = "synthetic"
 DISCLAIMER = ("**Not for clinical use.** This dataset is for research on computational methods. It must not be "
@@ -51,15 +53,52 @@ def size_category(n: int) -> str:
 
 
 def dataset_info_yaml(builder: Builder, report: dict[str, Any]) -> dict[str, Any]:
-    split_dict = SplitDict()
-    for name, s in report["splits"].items():
-        split_dict.add(SplitInfo(name=name, num_bytes=s["num_bytes"], num_examples=s["num_examples"]))
+    """The card's `dataset_info`: features, splits (name, num_bytes, num_examples), download and dataset sizes,
+    as `datasets.DatasetInfo._to_yaml_dict()` gives them, without importing `datasets` (about 130 MB and a
+    second of CPU): the features come from the shards' own Arrow schema metadata (`cytohub.encode`), and the
+    test suite checks that both give the same dict."""
+    meta = json.loads(storage_schema(builder.class_names()).metadata[b"huggingface"])
+    splits = [{"name": name, "num_bytes": s["num_bytes"], "num_examples": s["num_examples"]}
+              for name, s in report["splits"].items()]
     # as `push_to_hub` reports them: download_size = the Parquet files, dataset_size = the Arrow table bytes
     parquet = [s.get("parquet_bytes") for s in report["splits"].values()]
-    info = DatasetInfo(features=features(builder.class_names()), splits=split_dict,
-                       download_size=sum(parquet) if None not in parquet else None,
-                       dataset_size=sum(s["num_bytes"] for s in report["splits"].values()))
-    return info._to_yaml_dict()
+    info = {"features": features_yaml(meta["info"]["features"]), "splits": splits,
+            "download_size": sum(parquet) if None not in parquet else None,
+            "dataset_size": sum(s["num_bytes"] for s in report["splits"].values())}
+    return {k: v for k, v in info.items() if v is not None}  # `datasets` leaves unknown sizes out
+
+
+def features_yaml(features: dict[str, Any]) -> list[dict[str, Any]]:
+    """`datasets` Features in their JSON form (`Features.to_dict()`, as stored in a Parquet file's `huggingface`
+    metadata) -> the YAML list of a dataset card (`Features._to_yaml_list()` of `datasets` 5.x: `dtype` for
+    values and other types, `list` for lists, `struct` for dicts, class names keyed by their index as text)."""
+
+    def simplify(feature: dict) -> dict:
+        for kind in ("large_list", "list", "sequence"):
+            inner = feature.get(kind)
+            if isinstance(inner, dict) and list(inner) in (["dtype"], ["struct"]):
+                feature[kind] = next(iter(inner.values()))
+        label = feature.get("class_label")
+        if isinstance(label, dict) and isinstance(label.get("names"), list):
+            label["names"] = {str(i): n for i, n in enumerate(label["names"])}
+        return feature
+
+    def inner(obj: Any) -> dict:
+        if isinstance(obj, list | tuple):
+            return simplify({"list": simplify(inner(obj[0]))})
+        obj = dict(obj)
+        kind = obj.pop("_type", None)
+        if kind in ("List", "LargeList"):
+            feature = obj.pop("feature")
+            return simplify({"list" if kind == "List" else "large_list": inner(feature), **obj})
+        if kind == "Value":
+            return obj
+        if kind:
+            name = re.sub(r"(?<!^)(?=[A-Z])", "_", kind).lower()  # ClassLabel -> class_label
+            return {"dtype": simplify({name: obj})} if obj else {"dtype": name}
+        return {"struct": [{"name": k, **inner(v)} for k, v in obj.items()]}
+
+    return inner(features)["struct"]
 
 
 def card_data(builder: Builder, report: dict[str, Any]) -> DatasetCardData:
@@ -235,21 +274,14 @@ def _loading_in_parallel(name: str, split: str, shards: int) -> str:
             + ("s" if shards != 1 else "") + ".")
     code = ("```python\nfrom torch.utils.data import DataLoader\n\n"
             f'ds = load_dataset({repo_placeholder(name)}, split="{split}", streaming=True)\n')
-    if _has_reshard() and shards < 8:
-        text += (" With fewer shards than workers, `reshard()` splits them into one shard per Parquet row "
-                 "group (at most 100 rows each), so every worker gets work.")
+    if shards < 8:
+        text += (" With fewer shards than workers, `reshard()` (`datasets` >= 5.0) splits them into one shard "
+                 "per Parquet row group (at most 100 rows each), so every worker gets work.")
         code += "ds = ds.reshard()  # one shard per row group\n"
     code += ("# on several nodes: ds = split_dataset_by_node(ds, rank=rank, world_size=world_size)\n"
              "# (from datasets.distributed; a shard count that is a multiple of world_size splits by shards)\n"
              "loader = DataLoader(ds, batch_size=None, num_workers=4)  # rows one by one; add transforms\n```")
     return text + "\n\n" + code
-
-
-def _has_reshard() -> bool:
-    """Whether the installed `datasets` has IterableDataset.reshard() (5.x does)."""
-    from datasets import IterableDataset
-
-    return hasattr(IterableDataset, "reshard")
 
 
 def _image_facts(images: dict[str, Any]) -> list[list[Any]]:

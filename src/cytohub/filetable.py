@@ -4,7 +4,8 @@
 zip member) and, as a build goes, which files were used, skipped (with a reason) or set aside (operating
 system litter), and the sha256 of the user's loose input files. Kept as Python objects this costs about
 2 KB per file; here it is Arrow columns built in blocks of `BLOCK` entries, sorted by path once scanning
-ends (`seal`), plus NumPy arrays for the per-file flags. About 100 bytes per file, paths included.
+ends (`seal`), plus NumPy arrays for the per-file flags. Each folder's path is held once; an entry costs
+its file name and about 60 bytes.
 
 Paths are stored as UTF-8 bytes (file names that are not valid UTF-8 keep their bytes through
 `surrogateescape`), so they sort by code point exactly as Python sorts `str` for every valid name.
@@ -18,16 +19,18 @@ from typing import Any
 
 import numpy as np
 
-BLOCK = 1 << 16
+BLOCK = 1 << 14  # entries per block: of pending Python values while scanning, of paths decoded at once
 FILE, LITTER = 0, 1  # entry kinds: a file of the tree, or a file set aside (never a row's source)
-_COLUMNS = ("path", "size", "kind", "slot", "hoff", "csize", "ctype", "flags", "crc", "orig", "top")
+_COLUMNS = ("dir", "name", "size", "kind", "slot", "hoff", "csize", "ctype", "flags", "crc", "orig", "top")
 
 
 def _types() -> tuple:
     import pyarrow as pa  # imported when a tree is first scanned: the CLI starts without it
 
-    return (pa.large_binary(), pa.int64(), pa.int8(), pa.int32(), pa.int64(), pa.int64(), pa.int16(), pa.int32(),
-            pa.int64(), pa.large_string(), pa.bool_())
+    # folder id, file name, size, kind, slot, zip: local header offset, compressed size, method, flag bits (16
+    # bits), CRC-32 (32 bits), stored name, loose input flag
+    return (pa.int32(), pa.large_binary(), pa.int64(), pa.int8(), pa.int32(), pa.int64(), pa.int64(), pa.int16(),
+            pa.uint16(), pa.uint32(), pa.large_string(), pa.bool_())
 
 
 def _encode(path: str) -> bytes:
@@ -39,12 +42,21 @@ def _decode(raw: bytes) -> str:
 
 
 class FileTable:
-    """Append entries while scanning, `seal()` once, then query by index (sorted by path)."""
+    """Append entries while scanning, `seal()` once, then query by index (sorted by path).
+
+    A path is stored as its folder (an id into `dirs`, each folder's text held once) and its file name, so a
+    million files in a few hundred folders cost their names, not their full paths. Sorting by path needs no
+    full paths either: the order of full paths is the order of their folder tree walked depth first with the
+    entries of each folder in byte order, a file `n` compared as `n` and a sub-folder `c` as `c/` (the first
+    byte where two paths differ decides, and it lies in the first component where they differ); `seal`
+    sorts names within each folder and interleaves the sub-folders at their place."""
 
     def __init__(self) -> None:
         self._pending: list[list[Any]] = [[] for _ in _COLUMNS]
         self._blocks: list = []  # pyarrow RecordBatches of BLOCK entries
         self.table = None  # a pyarrow Table once sealed
+        self.dirs: list[str] = []  # folder id -> folder path ("" for the root)
+        self._dir_ids: dict[str, int] = {}
         self.reasons: list[str] = []  # reason id k -> self.reasons[k - 1]
         self._reason_ids: dict[str, int] = {}
 
@@ -54,24 +66,30 @@ class FileTable:
         """One entry; `member` is a zip member's (orig_filename, header_offset, compress_size, file_size,
         compress_type, flag_bits, crc) when `slot` is a zip, None for a file on disk; `top` marks a loose
         file given by the user (an input of the build, hashed for the report)."""
+        folder, _, name = path.rpartition("/")
+        did = self._dir_ids.get(folder)
+        if did is None:
+            did = self._dir_ids[folder] = len(self.dirs)
+            self.dirs.append(folder)
         p = self._pending
-        p[0].append(_encode(path))
-        p[1].append(size)
-        p[2].append(kind)
-        p[3].append(slot)
+        p[0].append(did)
+        p[1].append(_encode(name))
+        p[2].append(size)
+        p[3].append(kind)
+        p[4].append(slot)
         if member is None:
-            for col in (4, 5, 6, 7, 8):
+            for col in (5, 6, 7, 8, 9):
                 p[col].append(0)
-            p[9].append(None)
+            p[10].append(None)
         else:
             orig, hoff, csize, _fsize, ctype, flags, crc = member
-            p[4].append(hoff)
-            p[5].append(csize)
-            p[6].append(ctype)
-            p[7].append(flags)
-            p[8].append(crc)
-            p[9].append(None if path.endswith("/" + orig) else orig)
-        p[10].append(top)
+            p[5].append(hoff)
+            p[6].append(csize)
+            p[7].append(ctype)
+            p[8].append(flags)
+            p[9].append(crc)
+            p[10].append(None if path.endswith("/" + orig) else orig)
+        p[11].append(top)
         if len(p[0]) >= BLOCK:
             self._flush()
 
@@ -84,40 +102,144 @@ class FileTable:
             self._pending = [[] for _ in _COLUMNS]
 
     def seal(self) -> None:
-        """Sort every entry by path; from now on entries are addressed by their index in that order."""
+        """Sort every entry by path; from now on entries are addressed by their index in that order. Columns
+        are put in order one at a time, so the peak is about the table plus its largest column."""
         import pyarrow as pa
-        import pyarrow.compute as pc
 
         self._flush()
         schema = pa.schema(list(zip(_COLUMNS, _types(), strict=True)))
-        table = pa.Table.from_batches(self._blocks, schema=schema)
-        self._blocks = []
-        if table.num_rows:
-            table = table.take(pc.sort_indices(table, sort_keys=[("path", "ascending")]))
-        self.table = table.combine_chunks()
-        n = self.table.num_rows
-        self._paths = self.table.column("path").chunk(0) if n else pa.array([], pa.large_binary())
-        self.kind = self.table.column("kind").to_numpy()
-        self.size = self.table.column("size").to_numpy()
-        self.slot = self.table.column("slot").to_numpy()
+        blocks, self._blocks = self._blocks, []
+        table = pa.Table.from_batches(blocks, schema=schema)
+        del blocks
+        n = table.num_rows
+        order = self._path_order(table) if n > 1 else None
+        columns = []
+        for name in _COLUMNS:  # one column at a time: put in order, joined into one chunk
+            col = table.column(name)
+            table = table.drop_columns([name])
+            col = col.take(order) if order is not None else col
+            columns.append(col.combine_chunks() if isinstance(col, pa.ChunkedArray) else col)
+            del col
+        del order, table
+        self.table = pa.Table.from_arrays(columns, schema=schema)
+        del columns
+        pa.default_memory_pool().release_unused()  # give the sort's and the blocks' memory back at once
+        self._dir_bytes = [_encode(d) for d in self.dirs]
+        self._names = self.table.column("name").chunk(0) if n else pa.array([], pa.large_binary())
+        self.dir = self._numpy("dir")
+        self.kind = self._numpy("kind")
+        self.size = self._numpy("size")
+        self.slot = self._numpy("slot")
         self.used = np.zeros(n, dtype=bool)
         self.reason = np.zeros(n, dtype=np.int32)
-        self.is_input = self.table.column("top").to_numpy(zero_copy_only=False).astype(bool) if n else \
-            np.zeros(0, dtype=bool)
+        self.is_input = self._numpy("top").astype(bool) if n else np.zeros(0, dtype=bool)
         self.sha: np.ndarray | None = None  # (n, 32) uint8 once the first loose input is hashed
         self.files = np.flatnonzero(self.kind == FILE)
-        self._zip = {c: self.table.column(c).to_numpy() for c in ("hoff", "csize", "ctype", "flags", "crc")}
+        self._zip = {c: self._numpy(c) for c in ("hoff", "csize", "ctype", "flags", "crc")}
         orig = self.table.column("orig")
         self._orig = orig.chunk(0) if n else None
         self._has_orig = orig.is_valid().to_numpy(zero_copy_only=False) if n else np.zeros(0, dtype=bool)
-        self._file_set: np.ndarray | None = None
+
+    def _path_order(self, table):
+        """The permutation that sorts `table`'s entries by full path (see the class doc), as a NumPy array, or
+        None when they already are in that order."""
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
+        by_dir = np.asarray(pc.sort_indices(table.select(["dir", "name"]),
+                                            sort_keys=[("dir", "ascending"), ("name", "ascending")]))
+        counts = np.bincount(table.column("dir").to_numpy(), minlength=len(self.dirs))
+        first = np.concatenate([[0], np.cumsum(counts)])  # folder d's entries: by_dir[first[d]:first[d + 1]]
+        names = table.column("name")
+        children: dict[str, list[str]] = {}  # folder -> sub-folders (every ancestor of a folder is a folder)
+        known = set(self.dirs)
+        for d in self.dirs:
+            while d:
+                parent = d.rpartition("/")[0]
+                children.setdefault(parent, []).append(d)
+                if parent in known:
+                    break
+                known.add(parent)
+                d = parent
+        ranges: list[tuple[int, int]] = []
+        ordered: dict[str, list[tuple[bytes, str]]] = {}  # folder -> (sort key, sub-folder), sorted once
+
+        def name_at(j: int) -> bytes:
+            return names[int(by_dir[j])].as_py()
+
+        def subfolders(folder: str) -> list[tuple[bytes, str]]:
+            if folder not in ordered:
+                ordered[folder] = sorted((_encode(c.rpartition("/")[2] + "/"), c) for c in children.get(folder, ()))
+            return ordered[folder]
+
+        stack = [("", 0)]  # (folder, how many of its sub-folders are done)
+        cursor: dict[str, int] = {}  # folder -> next position among its entries in by_dir
+        while stack:
+            folder, done = stack.pop()
+            did = self._dir_ids.get(folder)
+            lo, hi = (int(first[did]), int(first[did + 1])) if did is not None else (0, 0)
+            pos = cursor.get(folder, lo)
+            subs = subfolders(folder)
+            if done < len(subs):
+                key, sub = subs[done]
+                a, b = pos, hi  # the entries of this folder whose names sort before the sub-folder
+                while a < b:
+                    mid = (a + b) // 2
+                    if name_at(mid) < key:
+                        a = mid + 1
+                    else:
+                        b = mid
+                ranges.append((pos, a))
+                cursor[folder] = a
+                stack.append((folder, done + 1))
+                stack.append((sub, 0))
+            else:
+                ranges.append((pos, hi))
+        order = np.concatenate([by_dir[a:b] for a, b in ranges if b > a])
+        if len(order) != table.num_rows:
+            raise AssertionError("file table: the path order lost entries")
+        if bool((order[1:] > order[:-1]).all()):
+            return None
+        return pa.array(order)
+
+    def drop_locations(self) -> None:
+        """Forget where the files' bytes are (slots and zip member fields: about half the table) once nothing
+        will be read any more; paths, sizes, kinds and the accounting stay."""
+        if self.table is None or "hoff" not in self.table.column_names:
+            return
+        import pyarrow as pa
+
+        self._zip = {}
+        self._orig = None
+        self._has_orig = np.zeros(0, dtype=bool)
+        self.slot = np.zeros(0, dtype=np.int32)
+        self.table = self.table.drop_columns(["slot", "hoff", "csize", "ctype", "flags", "crc", "orig"])
+        pa.default_memory_pool().release_unused()
+
+    def _numpy(self, name: str) -> np.ndarray:
+        """A column as a NumPy array (a view of the Arrow buffer where the type allows)."""
+        col = self.table.column(name)
+        if not len(col):
+            return np.zeros(0, dtype=col.type.to_pandas_dtype())
+        return col.chunk(0).to_numpy(zero_copy_only=False)
 
     # ----------------------------------------------------------------- queries
     def __len__(self) -> int:
         return 0 if self.table is None else self.table.num_rows
 
+    def _key(self, i: int) -> bytes:
+        """The full path of entry i as UTF-8 bytes."""
+        folder = self._dir_bytes[self.dir[i]]
+        name = self._names[int(i)].as_py()
+        return folder + b"/" + name if folder else name
+
     def path(self, i: int) -> str:
-        return _decode(self._paths[int(i)].as_py())
+        folder = self.dirs[self.dir[i]]
+        name = _decode(self._names[int(i)].as_py())
+        return f"{folder}/{name}" if folder else name
+
+    def name(self, i: int) -> str:
+        return _decode(self._names[int(i)].as_py())
 
     def orig(self, i: int) -> str | None:
         """A zip member's name as stored in the zip, when it differs from the end of its path."""
@@ -129,16 +251,37 @@ class FileTable:
 
     def find(self, path: str) -> int | None:
         """The index of the first entry with exactly this path (binary search), or None."""
+        if path.rpartition("/")[0] not in self._dir_ids:
+            return None
         key = _encode(path)
-        paths = self._paths
-        lo, hi = 0, len(paths)
+        lo, hi = 0, len(self)
         while lo < hi:
             mid = (lo + hi) // 2
-            if paths[mid].as_py() < key:
+            if self._key(mid) < key:
                 lo = mid + 1
             else:
                 hi = mid
-        return lo if lo < len(paths) and paths[lo].as_py() == key else None
+        return lo if lo < len(self) and self._key(lo) == key else None
+
+    def first_duplicate(self) -> int | None:
+        """The first index i whose entry has the same path as entry i + 1 (a name stored twice), or None."""
+        import pyarrow.compute as pc
+
+        n = len(self)
+        if n < 2:
+            return None
+        same = (self.dir[1:] == self.dir[:-1]) & np.asarray(
+            pc.equal(self._names.slice(0, n - 1), self._names.slice(1)).to_numpy(zero_copy_only=False), dtype=bool)
+        hits = np.flatnonzero(same)
+        return int(hits[0]) if len(hits) else None
+
+    @property
+    def _paths(self):
+        """Every full path, in order, as one Arrow array (built on each access: a million paths are tens of MB;
+        prefer `path`, `paths_of`, `find` and `first_duplicate`)."""
+        import pyarrow as pa
+
+        return pa.array([self._key(i) for i in range(len(self))], pa.large_binary())
 
     def select(self, suffixes: tuple[str, ...] | None = None, name: str | None = None) -> np.ndarray:
         """Indices (in path order) of the files whose name ends with one of `suffixes` / equals `name`
@@ -149,26 +292,34 @@ class FileTable:
         idx = self.files
         if not len(idx) or (suffixes is None and name is None):
             return idx
-        paths = pc.cast(self._paths.take(pa.array(idx)), pa.large_string(), safe=False)
-        low = pc.utf8_lower(paths)
-        if name is not None:
-            base = pc.replace_substring_regex(low, pattern=r"^.*/", replacement="")
-            mask = pc.equal(base, name.lower())
-        else:
-            mask = None
-            for s in suffixes:
-                m = pc.ends_with(low, s.lower())
-                mask = m if mask is None else pc.or_(mask, m)
-        return idx[np.asarray(mask.to_numpy(zero_copy_only=False), dtype=bool)]
+        if suffixes is not None and any("/" in s for s in suffixes):  # a suffix that reaches into the folders
+            return np.array([i for i, p in self.paths_of(idx) if p.lower().endswith(tuple(s.lower() for s in
+                                                                                      suffixes))], dtype=np.int64)
+        keep = np.zeros(len(idx), dtype=bool)
+        for start in range(0, len(idx), BLOCK):  # block by block: lowered names are never all in memory
+            names = pc.cast(self._names.take(pa.array(idx[start:start + BLOCK])), pa.large_string(), safe=False)
+            low = pc.utf8_lower(names)
+            if name is not None:
+                mask = pc.equal(low, name.lower())
+            else:
+                mask = None
+                for s in suffixes:
+                    m = pc.ends_with(low, s.lower())
+                    mask = m if mask is None else pc.or_(mask, m)
+            keep[start:start + BLOCK] = np.asarray(mask.to_numpy(zero_copy_only=False), dtype=bool)
+        return idx[keep]
 
     def paths_of(self, idx: np.ndarray) -> Iterator[tuple[int, str]]:
         """(index, path) for the given indices, decoded block by block."""
         import pyarrow as pa
 
+        dirs = self.dirs
         for start in range(0, len(idx), BLOCK):
             part = idx[start:start + BLOCK]
-            for i, raw in zip(part, self._paths.take(pa.array(part)).to_pylist(), strict=True):
-                yield int(i), _decode(raw)
+            names = self._names.take(pa.array(part)).to_pylist()
+            for i, d, raw in zip(part.tolist(), self.dir[part].tolist(), names, strict=True):
+                folder = dirs[d]
+                yield i, (f"{folder}/{_decode(raw)}" if folder else _decode(raw))
 
     # ----------------------------------------------------------------- accounting
     def reason_id(self, reason: str) -> int:

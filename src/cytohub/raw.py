@@ -1187,6 +1187,7 @@ class RawTree:
         for zf in self._zips:
             zf.close()
         self._zips.clear()
+        self._table.drop_locations()  # nothing is read after close: keep only what accounting needs
         if self._tmpdir is not None:
             shutil.rmtree(self._tmpdir, ignore_errors=True)
             self._tmpdir = None

@@ -67,20 +67,13 @@ def assign(groups: Sequence[str], labels: Sequence[int], ratios: dict[str, float
     return [names[i] for i in idx]
 
 
-def assign_codes(groups, labels: np.ndarray, ratios: dict[str, float], seed: int) -> np.ndarray:
+def assign_codes(groups, labels: np.ndarray, ratios: dict[str, float], seed: int,
+                 codes: tuple[np.ndarray, int] | None = None) -> np.ndarray:
     """The split of each row as an index into `list(ratios)` (int8 array). `groups` is an Arrow string array
-    (or chunked array) of group keys, `labels` an int array, both one entry per row. Memory is a few bytes
-    per row; the result is what `assign` gives for the same rows."""
-    import pyarrow as pa
-    import pyarrow.compute as pc
-
-    enc = pc.dictionary_encode(groups)
-    if isinstance(enc, pa.ChunkedArray):
-        enc = enc.combine_chunks() if enc.num_chunks != 1 else enc.chunk(0)
-    if isinstance(enc, pa.ChunkedArray):  # several chunks with their own dictionaries: unify them
-        enc = pc.dictionary_encode(pc.cast(enc, pa.string())).combine_chunks()
-    codes = enc.indices.to_numpy(zero_copy_only=False).astype(np.int64)
-    n_groups = len(enc.dictionary)
+    (or chunked array) of group keys, `labels` an int array, both one entry per row; `codes` may give
+    `value_codes(groups)` when it is already known (`groups` is then not read and may be None). Memory is
+    a few bytes per row; the result is what `assign` gives for the same rows."""
+    codes, n_groups = value_codes(groups) if codes is None else codes
     sizes = np.bincount(codes, minlength=n_groups)
     # majority label of each group: most rows, ties to the smallest label
     lab_values, lab_codes = np.unique(labels, return_inverse=True)
@@ -92,8 +85,9 @@ def assign_codes(groups, labels: np.ndarray, ratios: dict[str, float], seed: int
     first[1:] = pg[order][1:] != pg[order][:-1]
     majority = np.empty(n_groups, dtype=np.int64)
     majority[pg[order][first]] = lab_values[pl[order][first]]
-    # groups in string order, strata in label order, groups shuffled within each stratum
-    by_name = np.asarray(pc.sort_indices(enc.dictionary), dtype=np.int64)
+    # groups in string order (the order of their codes), strata in label order, groups shuffled within each
+    # stratum
+    by_name = np.arange(n_groups, dtype=np.int64)
     rng = random.Random(seed)
     order_groups: list[np.ndarray] = []
     strata = majority[by_name]
@@ -116,3 +110,33 @@ def assign_codes(groups, labels: np.ndarray, ratios: dict[str, float], seed: int
         of_group[g] = best
         filled[best] += size
     return of_group[codes]
+
+
+def value_codes(values) -> tuple[np.ndarray, int]:
+    """Number the distinct values of an Arrow string array (or chunked array) in sorting order: (the number of
+    each entry, int64; the number of distinct values). Sorts (about 8 bytes per entry plus one sorted copy of
+    the values) instead of hashing every value into a table, so a million keys take tens of MB, not hundreds.
+    Null sorts last, as one value."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    n = len(values)
+    if n == 0:
+        return np.zeros(0, dtype=np.int64), 0
+    order = pc.sort_indices(values)  # nulls last
+    ranked = values.take(order)
+    if isinstance(ranked, pa.ChunkedArray):
+        ranked = ranked.combine_chunks()
+    new = np.ones(n, dtype=bool)
+    if n > 1:
+        same = pc.equal(ranked.slice(1), ranked.slice(0, n - 1))
+        both_null = pc.and_(ranked.slice(1).is_null(), ranked.slice(0, n - 1).is_null())
+        same = pc.or_kleene(pc.fill_null(same, False), both_null)
+        new[1:] = ~np.asarray(same.to_numpy(zero_copy_only=False), dtype=bool)
+    del ranked
+    ranks = np.cumsum(new) - 1
+    codes = np.empty(n, dtype=np.int64)
+    codes[np.asarray(order.to_numpy(zero_copy_only=False), dtype=np.int64)] = ranks
+    del order
+    pa.default_memory_pool().release_unused()  # the sort's buffers go back to the system, not to a cache
+    return codes, int(ranks[-1]) + 1

@@ -9,8 +9,8 @@ segment, an Arrow IPC file in the staging folder. Results come back in order, so
 for any `num_proc` (with `num_proc=1` the same function runs in the main process).
 
 What the engine keeps of each row (`Ledger`) is compact: Arrow and NumPy columns of ids, group keys,
-labels, plane counts, mask flags, estimated bytes and object counts, about 40 bytes per row plus the id
-and group text, never a Python object per row. Segments are read back, in order, by pass 2 (which deletes
+labels, plane counts, mask flags, estimated bytes and object counts, 18 bytes per row plus the id and
+group text, never a Python object per row. Segments are read back, in order, by pass 2 (which deletes
 each one once its rows are in their shards).
 """
 
@@ -40,6 +40,10 @@ CHUNK_ROWS = 256
 CHUNK_BYTES = 8 * 2**20
 _SAMPLE_BYTES = 1 << 18  # image bytes a segment samples to decide whether compressing its spool pays
 
+# per-row ledger columns: ChunkResult field -> NumPy type (Ledger attribute names in _LEDGER_NAMES)
+_LEDGER_TYPES = {"labels": np.int32, "planes": np.int32, "masks": np.bool_, "images": np.bool_, "nbytes": np.int64}
+_LEDGER_NAMES = {"labels": "label", "planes": "planes", "masks": "mask", "images": "image", "nbytes": "nbytes"}
+
 _STATE: dict[str, Any] = {}  # set in the parent before workers fork: maker, schema, splits
 
 
@@ -57,7 +61,7 @@ class ChunkResult:
     rows: int
     ids: list[str]
     splits: list[str | None]
-    groups: list[str]
+    groups: list[str | None]  # None: the row is a group of its own (`cytohub.rows` keys it "id:<id>")
     labels: list[int]
     planes: list[int]
     masks: list[bool]
@@ -102,7 +106,7 @@ def encode_chunk(rows: list[dict], path: str) -> ChunkResult:
         done.append(row)
         res.ids.append(info.id)
         res.splits.append(info.split)
-        res.groups.append(info.group)
+        res.groups.append(None if info.group == f"id:{info.id}" else info.group)
         res.labels.append(info.label)
         res.planes.append(info.planes)
         res.masks.append(info.has_mask)
@@ -154,19 +158,22 @@ class Ledger:
         self._ids: list[pa.Array] = []
         self._groups: list[pa.Array] = []
         self._splits: list[pa.Array] = []
-        self._ints: list[np.ndarray] = []  # columns: label, planes, mask, image, nbytes
+        self._cols: dict[str, list[np.ndarray]] = {name: [] for name in _LEDGER_TYPES}
         self._obj_rows: list[np.ndarray] = []
         self._obj_cats: list[np.ndarray] = []
         self._obj_counts: list[np.ndarray] = []
         self.categories: dict[str, int] = {}
         self.rows = 0
+        self._group_codes: tuple[np.ndarray, int] | None = None
+        self._id_codes: tuple[np.ndarray, int] | None = None
 
     def add(self, res: ChunkResult) -> None:
         self.segments.append((res.path, res.rows))
         self._ids.append(pa.array(res.ids, pa.string()))
         self._groups.append(pa.array(res.groups, pa.string()))
-        self._splits.append(pa.array(res.splits, pa.string()))
-        self._ints.append(np.array([res.labels, res.planes, res.masks, res.images, res.nbytes], dtype=np.int64))
+        self._splits.append(pa.array(res.splits, pa.string()) if any(res.splits) else res.rows)
+        for name, dtype in _LEDGER_TYPES.items():
+            self._cols[name].append(np.array(getattr(res, name), dtype=dtype))
         if res.objects:
             rows, cats, counts = zip(*res.objects, strict=True)
             self._obj_rows.append(np.asarray(rows, dtype=np.int64) + self.rows)
@@ -176,25 +183,59 @@ class Ledger:
 
     def finish(self) -> None:
         """Join the blocks into columns (call once, after the last chunk)."""
-        ints = np.concatenate(self._ints, axis=1) if self._ints else np.zeros((5, 0), dtype=np.int64)
-        self.label, self.planes, self.mask, self.image, self.nbytes = ints
+        for name, dtype in _LEDGER_TYPES.items():
+            blocks = self._cols[name]
+            setattr(self, _LEDGER_NAMES[name], np.concatenate(blocks) if blocks else np.zeros(0, dtype=dtype))
         self.ids = pa.chunked_array(self._ids, pa.string())
         self.groups = pa.chunked_array(self._groups, pa.string())
-        self.split_names = pa.chunked_array(self._splits, pa.string())
+        self.split_names = pa.chunked_array([pa.nulls(s, pa.string()) if isinstance(s, int) else s
+                                             for s in self._splits], pa.string())  # all null: no official splits
         self.obj_rows = np.concatenate(self._obj_rows) if self._obj_rows else np.zeros(0, dtype=np.int64)
         self.obj_cats = np.concatenate(self._obj_cats) if self._obj_cats else np.zeros(0, dtype=np.int64)
         self.obj_counts = np.concatenate(self._obj_counts) if self._obj_counts else np.zeros(0, dtype=np.int64)
-        self._ids = self._groups = self._splits = self._ints = []
+        self._ids = self._groups = self._splits = []
+        self._cols = {}
         self._obj_rows = self._obj_cats = self._obj_counts = []
 
+    def id_codes(self) -> tuple[np.ndarray, int]:
+        """(every row's id as a number, numbered in id order; number of distinct ids)."""
+        if self._id_codes is None:
+            from cytohub.splits import value_codes
+
+            self._id_codes = value_codes(self.ids)
+        return self._id_codes
+
     def check_unique_ids(self, corpus: str) -> None:
-        """Raise RawLayoutError naming the first id that two rows share (and both rows)."""
-        counts = pc.value_counts(self.ids)
-        dups = pc.filter(counts.field("values"), pc.greater(counts.field("counts"), 1))
-        if len(dups):
-            dup = dups[0].as_py()
-            rows = np.flatnonzero(pc.equal(self.ids, dup).to_numpy(zero_copy_only=False))
-            raise RawLayoutError(f"{corpus}: duplicate id {dup!r} (rows {rows[0]} and {rows[1]})")
+        """Raise RawLayoutError naming the first id that two rows share (the id whose first row comes first,
+        and its first two rows). Sorts the ids (a few bytes per row), no hash table of every id."""
+        codes, n = self.id_codes()
+        if n == self.rows:
+            return
+        counts = np.bincount(codes, minlength=n)
+        rows = np.flatnonzero(counts[codes] > 1)  # rows whose id is shared, in row order
+        first = rows[0]
+        second = rows[1:][codes[rows[1:]] == codes[first]][0]
+        raise RawLayoutError(f"{corpus}: duplicate id {self.ids[int(first)].as_py()!r} (rows {first} and {second})")
+
+    def group_keys(self) -> pa.ChunkedArray:
+        """Every row's group key as `cytohub.rows` makes it (patient, slide or FOV, else "id:<id>")."""
+        if not self.groups.null_count:
+            return self.groups
+        return pa.chunked_array([pc.if_else(g.is_null(), pc.binary_join_element_wise("id:", i, ""), g)
+                                 for g, i in zip(self.groups.iterchunks(), self.ids.iterchunks(), strict=True)],
+                                pa.string())
+
+    def group_codes(self) -> tuple[np.ndarray, int]:
+        """(the group of every row as a number, numbered in the order of the group keys; number of groups).
+        When no row has a group of its own the groups are the ids: their numbers are reused."""
+        if self._group_codes is None:
+            from cytohub.splits import value_codes
+
+            if self.groups.null_count == self.rows:  # "id:<id>" sorts as <id>: the same numbers
+                self._group_codes = self.id_codes()
+            else:
+                self._group_codes = value_codes(self.group_keys())
+        return self._group_codes
 
     def segment_of(self) -> np.ndarray:
         """The row offset at which each segment starts (and the total, last)."""
