@@ -84,6 +84,7 @@ def test_build_validate_load(name, built):
     from huggingface_hub import DatasetCard
 
     card = DatasetCard.load(folder / "README.md")
+    assert str(card) == (folder / "README.md").read_text(encoding="utf-8")  # what huggingface_hub writes back
     assert card.data.license == cls.license
     assert check_card((folder / "README.md").read_text(encoding="utf-8")) == []  # the Hub's metadata rules
     assert cls.citation.strip().splitlines()[0] in card.text

@@ -436,18 +436,30 @@ def write_report(path: Path, report: dict[str, Any]) -> None:
 
 
 def _write_list(fh, items, indent: int) -> None:
+    """`items` as `json.dumps(..., indent=1)` writes a list whose line starts `indent` spaces in, a block of
+    entries per call to the JSON encoder (not two calls per field)."""
     if not len(items):
         fh.write("[]")
         return
-    inner, item_pad = " " * (indent + 2), " " * (indent + 1)
-    fh.write("[\n")
-    for j, item in enumerate(items):
-        if j:
-            fh.write(",\n")
-        fields = ",\n".join(f"{inner}{json.dumps(k, ensure_ascii=False)}: {json.dumps(v, ensure_ascii=False)}"
-                             for k, v in item.items())
-        fh.write(f"{item_pad}{{\n{fields}\n{item_pad}}}" if fields else f"{item_pad}{{}}")
-    fh.write(f"\n{' ' * indent}]")
+    pad = " " * indent
+    fh.write("[")
+    block: list = []
+    first = True
+
+    def flush() -> None:
+        nonlocal first
+        text = json.dumps(block, indent=1, ensure_ascii=False)[2:-2]  # without the list's own "[\n" and "\n]"
+        fh.write(("\n" if first else ",\n") + (pad + text.replace("\n", "\n" + pad) if pad else text))
+        first = False
+        block.clear()
+
+    for item in items:
+        block.append(item)
+        if len(block) >= 1024:
+            flush()
+    if block:
+        flush()
+    fh.write(f"\n{pad}]")
 
 
 def _statistics(builder: Builder, ledger: Ledger, split_of: np.ndarray, split_names: list[str],
@@ -456,27 +468,29 @@ def _statistics(builder: Builder, ledger: Ledger, split_of: np.ndarray, split_na
     columns, with NumPy group-bys: no per-row Python objects."""
     names = builder.class_names()
     cats = {v: k for k, v in ledger.categories.items()}
-    group_codes, _ = ledger.group_codes()
+    group_codes, n_groups = ledger.group_codes()
     obj_split = split_of[ledger.obj_rows] if len(ledger.obj_rows) else np.zeros(0, dtype=np.int8)
     per_split: dict[str, dict[str, Any]] = {}
     for k, name in enumerate(split_names):
         mine = split_of == k
-        lab_vals, lab_counts = np.unique(ledger.label[mine], return_counts=True)
-        labels = {(names[v] if v >= 0 else "(none)"): int(c) for v, c in zip(lab_vals, lab_counts, strict=True)}
+        lab_counts = np.bincount(ledger.label[mine] + 1, minlength=len(names) + 1)  # label -1 counted at 0
+        labels = {(names[v - 1] if v else "(none)"): int(c) for v, c in enumerate(lab_counts.tolist()) if c}
         om = obj_split == k
         objects: dict[str, int] = {}
         if om.any():
             per_cat = np.bincount(ledger.obj_cats[om], weights=ledger.obj_counts[om], minlength=len(cats))
             objects = {cats[c]: int(n) for c, n in enumerate(per_cat) if n}
-        pl_vals, pl_counts = np.unique(ledger.planes[mine], return_counts=True)
+        pl_counts = np.bincount(ledger.planes[mine])
+        seen = np.zeros(n_groups, dtype=bool)
+        seen[group_codes[mine]] = True
         per_split[name] = {
             "num_examples": writers[name].num_examples,
             "num_bytes": writers[name].num_bytes,
             "shards": shards[name],
-            "groups": int(len(np.unique(group_codes[mine]))),
+            "groups": int(seen.sum()),
             "labels": dict(sorted(labels.items())),
             "objects": dict(sorted(objects.items())),
-            "focal_planes": {str(int(v)): int(c) for v, c in zip(pl_vals, pl_counts, strict=True)},
+            "focal_planes": {str(v): int(c) for v, c in enumerate(pl_counts.tolist()) if c},
             "masks": int(ledger.mask[mine].sum()),
         }
     return {"num_rows": ledger.rows, "splits": per_split}

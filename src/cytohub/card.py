@@ -11,7 +11,7 @@ import re
 from importlib.resources import files
 from typing import Any
 
-from huggingface_hub import DatasetCard, DatasetCardData
+from huggingface_hub.repocard_data import DatasetCardData  # not `huggingface_hub.DatasetCard` (its Hub client)
 
 from cytohub.builder import Builder
 from cytohub.completeness import card_section, title_suffix
@@ -132,7 +132,8 @@ def card_data(builder: Builder, report: dict[str, Any]) -> DatasetCardData:
 def render_card(builder: Builder, report: dict[str, Any]) -> str:
     data = card_data(builder, report)
     body = "\n\n".join(part for part in _body(builder, report) if part)
-    return str(DatasetCard(f"---\n{data.to_yaml()}\n---\n\n{body}\n"))
+    # the text `huggingface_hub.DatasetCard` would write back (a test checks it for every corpus)
+    return f"---\n{data.to_yaml()}\n---\n\n{body}\n"
 
 
 def _table(header: list[str], rows: list[list[Any]]) -> str:

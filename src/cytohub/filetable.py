@@ -134,7 +134,7 @@ class FileTable:
         self.reason = np.zeros(n, dtype=np.int32)
         self.is_input = self._numpy("top").astype(bool) if n else np.zeros(0, dtype=bool)
         self.sha: np.ndarray | None = None  # (n, 32) uint8 once the first loose input is hashed
-        self.files = np.flatnonzero(self.kind == FILE)
+        self.files = np.flatnonzero(self.kind == FILE).astype(np.int32 if n < 2**31 else np.int64)
         self._zip = {c: self._numpy(c) for c in ("hoff", "csize", "ctype", "flags", "crc")}
         orig = self.table.column("orig")
         self._orig = orig.chunk(0) if n else None
@@ -293,8 +293,8 @@ class FileTable:
         if not len(idx) or (suffixes is None and name is None):
             return idx
         if suffixes is not None and any("/" in s for s in suffixes):  # a suffix that reaches into the folders
-            return np.array([i for i, p in self.paths_of(idx) if p.lower().endswith(tuple(s.lower() for s in
-                                                                                      suffixes))], dtype=np.int64)
+            ends = tuple(s.lower() for s in suffixes)
+            return np.fromiter((i for i, p in self.paths_of(idx) if p.lower().endswith(ends)), dtype=np.int64)
         keep = np.zeros(len(idx), dtype=bool)
         for start in range(0, len(idx), BLOCK):  # block by block: lowered names are never all in memory
             names = pc.cast(self._names.take(pa.array(idx[start:start + BLOCK])), pa.large_string(), safe=False)

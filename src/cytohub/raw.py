@@ -1034,7 +1034,7 @@ class RawTree:
         idx = self._table.select(sufs)
         if pattern:
             rx = re.compile(pattern, re.IGNORECASE)
-            idx = np.array([i for i, p in self._table.paths_of(idx) if rx.search(p)], dtype=np.int64)
+            idx = np.fromiter((i for i, p in self._table.paths_of(idx) if rx.search(p)), dtype=np.int64)
         return FileList(self._file, idx, self._table.paths_of)
 
     def named(self, name: str) -> FileList:

@@ -150,14 +150,19 @@ def _row_size(row: dict) -> int:
     return n
 
 
+def _blocks_array(blocks: list) -> pa.ChunkedArray:
+    """A string column from blocks that are arrays or, for blocks of nulls only, their length."""
+    return pa.chunked_array([pa.nulls(b, pa.string()) if isinstance(b, int) else b for b in blocks], pa.string())
+
+
 class Ledger:
     """Compact per-row facts of pass 1, in row order (see the module doc)."""
 
     def __init__(self) -> None:
         self.segments: list[tuple[str, int]] = []  # (path, rows)
         self._ids: list[pa.Array] = []
-        self._groups: list[pa.Array] = []
-        self._splits: list[pa.Array] = []
+        self._groups: list[pa.Array | int] = []
+        self._splits: list[pa.Array | int] = []
         self._cols: dict[str, list[np.ndarray]] = {name: [] for name in _LEDGER_TYPES}
         self._obj_rows: list[np.ndarray] = []
         self._obj_cats: list[np.ndarray] = []
@@ -170,7 +175,8 @@ class Ledger:
     def add(self, res: ChunkResult) -> None:
         self.segments.append((res.path, res.rows))
         self._ids.append(pa.array(res.ids, pa.string()))
-        self._groups.append(pa.array(res.groups, pa.string()))
+        # a chunk where no row has a group (or a split) of its own keeps just its row count
+        self._groups.append(res.rows if all(g is None for g in res.groups) else pa.array(res.groups, pa.string()))
         self._splits.append(pa.array(res.splits, pa.string()) if any(res.splits) else res.rows)
         for name, dtype in _LEDGER_TYPES.items():
             self._cols[name].append(np.array(getattr(res, name), dtype=dtype))
@@ -187,15 +193,23 @@ class Ledger:
             blocks = self._cols[name]
             setattr(self, _LEDGER_NAMES[name], np.concatenate(blocks) if blocks else np.zeros(0, dtype=dtype))
         self.ids = pa.chunked_array(self._ids, pa.string())
-        self.groups = pa.chunked_array(self._groups, pa.string())
-        self.split_names = pa.chunked_array([pa.nulls(s, pa.string()) if isinstance(s, int) else s
-                                             for s in self._splits], pa.string())  # all null: no official splits
+        self._group_blocks, self._split_blocks = self._groups, self._splits
         self.obj_rows = np.concatenate(self._obj_rows) if self._obj_rows else np.zeros(0, dtype=np.int64)
         self.obj_cats = np.concatenate(self._obj_cats) if self._obj_cats else np.zeros(0, dtype=np.int64)
         self.obj_counts = np.concatenate(self._obj_counts) if self._obj_counts else np.zeros(0, dtype=np.int64)
         self._ids = self._groups = self._splits = []
         self._cols = {}
         self._obj_rows = self._obj_cats = self._obj_counts = []
+
+    @property
+    def groups(self) -> pa.ChunkedArray:
+        """Every row's own group key (patient, slide or FOV), null where the row is a group of its own."""
+        return _blocks_array(self._group_blocks)
+
+    @property
+    def split_names(self) -> pa.ChunkedArray:
+        """Every row's official split as the builder gave it (null where none)."""
+        return _blocks_array(self._split_blocks)
 
     def id_codes(self) -> tuple[np.ndarray, int]:
         """(every row's id as a number, numbered in id order; number of distinct ids)."""
@@ -219,10 +233,11 @@ class Ledger:
 
     def group_keys(self) -> pa.ChunkedArray:
         """Every row's group key as `cytohub.rows` makes it (patient, slide or FOV, else "id:<id>")."""
-        if not self.groups.null_count:
-            return self.groups
+        groups = self.groups
+        if not groups.null_count:
+            return groups
         return pa.chunked_array([pc.if_else(g.is_null(), pc.binary_join_element_wise("id:", i, ""), g)
-                                 for g, i in zip(self.groups.iterchunks(), self.ids.iterchunks(), strict=True)],
+                                 for g, i in zip(groups.iterchunks(), self.ids.iterchunks(), strict=True)],
                                 pa.string())
 
     def group_codes(self) -> tuple[np.ndarray, int]:
@@ -231,7 +246,7 @@ class Ledger:
         if self._group_codes is None:
             from cytohub.splits import value_codes
 
-            if self.groups.null_count == self.rows:  # "id:<id>" sorts as <id>: the same numbers
+            if all(isinstance(b, int) for b in self._group_blocks):  # "id:<id>" sorts as <id>: the same numbers
                 self._group_codes = self.id_codes()
             else:
                 self._group_codes = value_codes(self.group_keys())
