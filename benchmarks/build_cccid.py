@@ -29,15 +29,16 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 
 
-def run(cmd: list[str]) -> tuple[float, float]:
-    """Wall seconds and peak RSS (MB) of one child process."""
+def run(cmd: list[str]) -> tuple[float, float, float]:
+    """Wall seconds, peak RSS (MB) and CPU seconds (user + system, the processes it waited for included) of one
+    child process. CPU seconds hardly depend on how busy the machine is; wall seconds do."""
     t0 = time.perf_counter()
     proc = subprocess.Popen(cmd)
     _, status, usage = os.wait4(proc.pid, 0)
     wall = time.perf_counter() - t0
     if os.waitstatus_to_exitcode(status) != 0:
         raise SystemExit(f"benchmark step failed: {' '.join(cmd)}")
-    return wall, usage.ru_maxrss / 1024  # ru_maxrss is in KiB on Linux
+    return wall, usage.ru_maxrss / 1024, usage.ru_utime + usage.ru_stime  # ru_maxrss is in KiB on Linux
 
 
 # ----------------------------------------------------------------------------------- variants (child processes)
@@ -133,7 +134,8 @@ def main() -> None:
         print(f"synthesized full-scale CCCID in {time.perf_counter() - t0:.1f} s", file=sys.stderr)
     raw_mb = sum(p.stat().st_size for p in raw.glob("*.7z")) / 1e6
     cytohub = str(Path(sys.executable).with_name("cytohub"))
-    results: dict[str, list[tuple[float, float]]] = {"floor": [], "cytohub": [], "naive": []}
+    results: dict[str, list[tuple[float, float, float]]] = {"floor": [], "cytohub": [], "naive": []}
+    load = [os.getloadavg()[0]]
     for _ in range(args.repeat):
         results["floor"].append(run([sys.executable, __file__, "--variant", "floor", "--raw", str(raw)]))
         out = args.work / "out-cytohub"
@@ -146,24 +148,29 @@ def main() -> None:
         results["naive"].append(run([sys.executable, __file__, "--variant", "naive", "--raw", str(raw),
                                      "--out", str(naive_dir / "cccid.parquet")]))
         shutil.rmtree(naive_dir, ignore_errors=True)
+        load.append(os.getloadavg()[0])
     best = {k: min(v) for k, v in results.items()}
-    peak = {k: max(r for _, r in v) for k, v in results.items()}
+    peak = {k: max(r for _, r, _ in v) for k, v in results.items()}
+    cpu = {k: min(c for _, _, c in v) for k, v in results.items()}
     summary = {
         "raw_archives_mb": round(raw_mb, 1),
         "seconds": {k: round(v[0], 2) for k, v in best.items()},
         "peak_rss_mb": {k: round(v, 1) for k, v in peak.items()},
+        "cpu_seconds": {k: round(v, 2) for k, v in cpu.items()},
+        "load_average_1min": [round(v, 1) for v in load],
         "cytohub_over_floor": round(best["cytohub"][0] / best["floor"][0], 2),
         "naive_over_cytohub": round(best["naive"][0] / best["cytohub"][0], 2),
         "repeat": args.repeat,
         "command": "python benchmarks/build_cccid.py" + (f" --repeat {args.repeat}" if args.repeat > 1 else ""),
     }
     print(f"full-scale synthetic CCCID: 639 FOVs x 11 planes, {raw_mb:.0f} MB of .zip.7z")
-    print(f"{'variant':10} {'wall s':>8} {'peak RSS MB':>12}")
+    print(f"{'variant':10} {'wall s':>8} {'CPU s':>8} {'peak RSS MB':>12}")
     for k in ("floor", "cytohub", "naive"):
-        print(f"{k:10} {best[k][0]:8.2f} {peak[k]:12.1f}")
+        print(f"{k:10} {best[k][0]:8.2f} {cpu[k]:8.2f} {peak[k]:12.1f}")
     print(f"cytohub / floor = {summary['cytohub_over_floor']}x (target <= 1.3x); "
           f"naive / cytohub = {summary['naive_over_cytohub']}x (target >= 2.5x); "
-          f"cytohub peak RSS {peak['cytohub']:.0f} MB")
+          f"cytohub peak RSS {peak['cytohub']:.0f} MB; 1-minute load average {', '.join(f'{v:.1f}' for v in load)} "
+          f"(before and after each repeat) on {os.cpu_count()} cores")
     (HERE / "results").mkdir(exist_ok=True)
     (HERE / "results" / "build_cccid.json").write_text(json.dumps(summary, indent=1) + "\n")
 
