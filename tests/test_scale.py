@@ -34,7 +34,8 @@ def test_num_proc_gives_byte_identical_output(tmp_path, synth_raw):
     two = build(registry.get("cccid"), raw, tmp_path / "two", split="train=0.6,validation=0.2,test=0.2",
                 num_proc=2, max_shard_bytes=2_000_000)
     assert _digest(tmp_path / "one") == _digest(tmp_path / "two")
-    assert sorted(p.name for p in (tmp_path / "one").iterdir()) == ["README.md", "assets", "build-report.json", "data"]
+    assert sorted(p.name for p in (tmp_path / "one").iterdir()) == ["README.md", "assets", "build-report.json",
+                                                                     "croissant.json", "data"]  # no spool left
     assert len(one.report["splits"]["train"]["shards"]) > 1
     assert two.report["num_rows"] == 51
 
@@ -64,17 +65,19 @@ def test_card_dataset_info_is_what_datasets_writes(corpus):
     from cytohub.card import dataset_info_yaml
 
     b = registry.get(corpus)
-    report = {"splits": {"train": {"num_bytes": 1234, "num_examples": 7}, "test": {"num_bytes": 56, "num_examples": 2}},
-              "inputs": [{"size": 10}, {"size": 32}]}
-    split_dict = SplitDict()
-    for name, s in report["splits"].items():
-        split_dict.add(SplitInfo(name=name, num_bytes=s["num_bytes"], num_examples=s["num_examples"]))
-    expected = DatasetInfo(features=features(b.class_names()), splits=split_dict, download_size=42,
-                           dataset_size=1290)._to_yaml_dict()
-    ours = dataset_info_yaml(b, report)
-    assert json.dumps(ours) == json.dumps(expected)  # same keys in the same order, same values
-    names = ours["features"][4]["dtype"]["class_label"]["names"]
-    assert names == {str(i): n for i, n in enumerate(b.class_names())}
+    for parquet in ((30, 12), (30, None)):  # download_size: the Parquet bytes, left out when one is unknown
+        report = {"splits": {"train": {"num_bytes": 1234, "num_examples": 7, "parquet_bytes": parquet[0]},
+                             "test": {"num_bytes": 56, "num_examples": 2, "parquet_bytes": parquet[1]}}}
+        split_dict = SplitDict()
+        for name, s in report["splits"].items():
+            split_dict.add(SplitInfo(name=name, num_bytes=s["num_bytes"], num_examples=s["num_examples"]))
+        expected = DatasetInfo(features=features(b.class_names()), splits=split_dict,
+                               download_size=None if None in parquet else sum(parquet),
+                               dataset_size=1290)._to_yaml_dict()
+        ours = dataset_info_yaml(b, report)
+        assert json.dumps(ours) == json.dumps(expected)  # same keys in the same order, same values
+        names = ours["features"][4]["dtype"]["class_label"]["names"]
+        assert names == {str(i): n for i, n in enumerate(b.class_names())}
 
 
 def test_card_text_does_not_depend_on_the_installed_datasets(monkeypatch):

@@ -203,17 +203,14 @@ class FileTable:
         return pa.array(order)
 
     def drop_locations(self) -> None:
-        """Forget where the files' bytes are (slots and zip member fields: about half the table) once nothing
-        will be read any more; paths, sizes, kinds and the accounting stay."""
+        """Forget the zip member fields (offset, sizes, method, flags, CRC: 24 bytes per entry) once nothing will
+        be read any more; paths, sizes, slots (a loose input is still found on disk) and accounting stay."""
         if self.table is None or "hoff" not in self.table.column_names:
             return
         import pyarrow as pa
 
         self._zip = {}
-        self._orig = None
-        self._has_orig = np.zeros(0, dtype=bool)
-        self.slot = np.zeros(0, dtype=np.int32)
-        self.table = self.table.drop_columns(["slot", "hoff", "csize", "ctype", "flags", "crc", "orig"])
+        self.table = self.table.drop_columns(["hoff", "csize", "ctype", "flags", "crc"])
         pa.default_memory_pool().release_unused()
 
     def _numpy(self, name: str) -> np.ndarray:
@@ -247,6 +244,9 @@ class FileTable:
 
     def zip_fields(self, i: int) -> tuple[int, int, int, int, int]:
         z = self._zip
+        if not z:
+            raise RuntimeError("the zip member index was released when the raw tree was closed; nothing can be "
+                               "read from a closed tree")
         return (int(z["hoff"][i]), int(z["csize"][i]), int(z["ctype"][i]), int(z["flags"][i]), int(z["crc"][i]))
 
     def find(self, path: str) -> int | None:
@@ -274,14 +274,6 @@ class FileTable:
             pc.equal(self._names.slice(0, n - 1), self._names.slice(1)).to_numpy(zero_copy_only=False), dtype=bool)
         hits = np.flatnonzero(same)
         return int(hits[0]) if len(hits) else None
-
-    @property
-    def _paths(self):
-        """Every full path, in order, as one Arrow array (built on each access: a million paths are tens of MB;
-        prefer `path`, `paths_of`, `find` and `first_duplicate`)."""
-        import pyarrow as pa
-
-        return pa.array([self._key(i) for i in range(len(self))], pa.large_binary())
 
     def select(self, suffixes: tuple[str, ...] | None = None, name: str | None = None) -> np.ndarray:
         """Indices (in path order) of the files whose name ends with one of `suffixes` / equals `name`

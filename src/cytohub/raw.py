@@ -728,15 +728,10 @@ class RawTree:
 
     def _check_duplicates(self) -> None:
         """Two entries with one path (a name repeated in an archive) are an error: which is meant is unknown."""
-        import pyarrow.compute as pc
 
-        paths = self._table._paths
-        if len(paths) < 2:
-            return
-        same = pc.equal(paths.slice(0, len(paths) - 1), paths.slice(1)).to_numpy(zero_copy_only=False)
-        hits = np.flatnonzero(same)
-        if len(hits):
-            path = self._table.path(int(hits[0]))
+        first = self._table.first_duplicate()
+        if first is not None:
+            path = self._table.path(first)
             archive = max((c for c in self.containers if path.startswith(c + "/")), key=len, default="")
             raise RawFileError(f"{archive or self.root}: member {path.removeprefix(archive + '/')!r} appears twice; "
                                "expected unique member names (which copy is meant is unknown)")

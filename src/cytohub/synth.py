@@ -136,8 +136,9 @@ def detect(tree: RawTree) -> dict | None:
             continue
         try:
             if zipfile.is_zipfile(disk):
-                with zipfile.ZipFile(disk) as zf:
-                    mark = parse_mark(zf.comment)
+                with open(disk, "rb") as fh:  # the end record only: ZipFile would load every member's entry
+                    end = zipfile._EndRecData(fh)
+                mark = parse_mark(end[zipfile._ECD_COMMENT]) if end else None
             else:
                 mark = find_mark_in_file(disk)
         except (OSError, zipfile.BadZipFile):
