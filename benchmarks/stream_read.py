@@ -8,7 +8,7 @@ in two worker processes; only small results travel back to the parent:
           and decoding the same bytes with PIL
 Target (issue 11): stream >= 0.9x scan (rows per second). Alternated --repeat times, best of each kept.
 
-Usage: python benchmarks/stream_read.py [--work DIR] [--repeat N] [--folder BUILD]
+Usage: python benchmarks/stream_read.py [--work DIR] [--repeat N] [--folder BUILD] [--batch-size N]
 (default folder: the full-scale CCCID build of benchmarks/build_cccid.py, built if missing)
 Prints a table and writes benchmarks/results/stream_read.json.
 """
@@ -60,7 +60,7 @@ def _count(row: dict) -> dict:
     return {"images": 1 + len(row["focal_stack"])}
 
 
-def stream(folder: Path) -> tuple[int, int, float]:
+def stream(folder: Path, batch_size: int | None = None) -> tuple[int, int, float]:
     import datasets
     from torch.utils.data import DataLoader
 
@@ -68,9 +68,10 @@ def stream(folder: Path) -> tuple[int, int, float]:
     ds = datasets.load_dataset(str(folder), split="train", streaming=True)
     ds = ds.map(_count, remove_columns=list(ds.features))
     rows = images = 0
-    for row in DataLoader(ds, batch_size=None, num_workers=WORKERS):
-        rows += 1
-        images += int(row["images"])
+    for item in DataLoader(ds, batch_size=batch_size, num_workers=WORKERS):
+        counts = [int(item["images"])] if batch_size is None else item["images"].tolist()
+        rows += len(counts)
+        images += sum(counts)
     return rows, images, time.perf_counter() - t0
 
 
@@ -79,6 +80,8 @@ def main() -> None:
     ap.add_argument("--work", type=Path, default=HERE / "results" / "work")
     ap.add_argument("--folder", type=Path)
     ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--batch-size", type=int, default=None, help="DataLoader batch size (default: rows one by one, "
+                    "each row sent from its worker on its own; a batch is collated in the worker)")
     args = ap.parse_args()
     folder = args.folder or args.work / "out-cytohub"
     if not (folder / "build-report.json").exists():
@@ -91,7 +94,7 @@ def main() -> None:
     shards = len(list((folder / "data").glob("train-*.parquet")))
     t_stream, t_scan = [], []
     for _ in range(args.repeat):
-        rows, images, s = stream(folder)
+        rows, images, s = stream(folder, args.batch_size)
         lrows, limages, l_s = scan(folder)
         assert (rows, images) == (lrows, limages), "both variants must see the same rows and images"
         t_stream.append(s)
@@ -100,8 +103,11 @@ def main() -> None:
     summary = {"folder": folder.name, "train_shards": shards, "rows": rows, "images": images,
                "stream_seconds": round(best_stream, 2), "scan_seconds": round(best_scan, 2),
                "stream_over_scan": round(best_scan / best_stream, 2), "repeat": args.repeat,
-               "command": "python benchmarks/stream_read.py" + (f" --repeat {args.repeat}" if args.repeat != 3 else "")}
-    print(f"{rows} rows, {images} images, {shards} train shards: DataLoader(2 workers) streaming {best_stream:.2f} s, "
+               "batch_size": args.batch_size,
+               "command": "python benchmarks/stream_read.py" + (f" --repeat {args.repeat}" if args.repeat != 3 else "")
+               + (f" --batch-size {args.batch_size}" if args.batch_size else "")}
+    print(f"{rows} rows, {images} images, {shards} train shards: DataLoader(2 workers, batch_size={args.batch_size}) "
+          f"streaming {best_stream:.2f} s, "
           f"2-process pyarrow+PIL scan {best_scan:.2f} s; ratio {summary['stream_over_scan']} (target >= 0.9)")
     (HERE / "results").mkdir(exist_ok=True)
     (HERE / "results" / "stream_read.json").write_text(json.dumps(summary, indent=1) + "\n")
