@@ -5,7 +5,7 @@ zip member) and, as a build goes, which files were used, skipped (with a reason)
 system litter), and the sha256 of the user's loose input files. Kept as Python objects this costs about
 2 KB per file; here it is Arrow columns built in blocks of `BLOCK` entries, sorted by path once scanning
 ends (`seal`), plus NumPy arrays for the per-file flags. Each folder's path is held once; an entry costs
-its file name and about 60 bytes.
+its file name and about 70 bytes.
 
 Paths are stored as UTF-8 bytes (file names that are not valid UTF-8 keep their bytes through
 `surrogateescape`), so they sort by code point exactly as Python sorts `str` for every valid name.
