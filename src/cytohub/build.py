@@ -223,6 +223,7 @@ def _build_into(builder: Builder, raw_path: Path, staging: Path, ratios: dict[st
         inputs = _user_inputs(tree.input_hashes(), provenance)
         counts = tree.accounting_counts()
         containers = list(tree.containers)
+    errors.reading(None)  # from here on, an error names the row it concerns, not the last raw file read
     ledger.finish()
     ledger.check_unique_ids(builder.name)
 
@@ -371,10 +372,12 @@ def _collect_samples(builder: Builder, ledger: Ledger) -> tuple[figures.SampleCo
     samples = figures.SampleCollector(builder)
     mark = None
     for row in ledger.fetch_rows(sorted(wanted)):
+        errors.reading(row["source_path"] or row["id"])  # a library error while drawing names this row's files
         samples.offer(row)
         for img in (row["image"], row["mask"], *row["focal_stack"]):
             if mark is None and img is not None and img.get("bytes"):
                 mark = synth.find_mark(img["bytes"])
+    errors.reading(None)
     return samples, mark
 
 

@@ -13,7 +13,7 @@ from cytohub.builder import Builder
 from cytohub.encode import encode_extra
 from cytohub.errors import RawLayoutError
 from cytohub.raw import RawFile
-from cytohub.schema import FIELDS
+from cytohub.schema import FIELDS, GEOMETRY_TOLERANCE
 
 ROW_KEYS = set(FIELDS) | {"split"}
 OBJECT_KEYS = {"category", "bbox", "polygon", "point"}
@@ -50,7 +50,8 @@ class RowMaker:
             raise TypeError(f"{self.builder.name}: every row needs a non-empty string id, got {rid!r}")
         where = row.get("source_path") or rid
 
-        image = self._image(row.get("image"), where, sources)
+        sizes: list[tuple[int, int]] = []
+        image = self._image(row.get("image"), where, sources, sizes=sizes)
         stack = [self._image(p, where, sources, "focal_stack") for p in row.get("focal_stack") or []]
         if stack and "z_um" in row and row["z_um"] is None:
             z_um = None  # plane spacing not stated by the source: the order is known, the distances are not
@@ -75,8 +76,10 @@ class RowMaker:
         harmonized = row.get("harmonized", lab.harmonized if lab else None)
 
         objects, counts = [], {}
+        size = sizes[0] if sizes else None  # the stored frame, which `datasets` shows (orientation normalised)
+        obj_where = row.get("source_path") or ";".join(dict.fromkeys(sources)) or rid
         for obj in row.get("objects") or []:
-            objects.append(self._object(obj, where))
+            objects.append(self._object(obj, obj_where, size))
             counts[obj["category"]] = counts.get(obj["category"], 0) + 1
 
         group = {"patient_id": None, "slide_id": None, "fov_id": None}
@@ -107,7 +110,8 @@ class RowMaker:
         info = RowInfo(rid, row.get("split"), group_key, label, counts, len(stack), mask is not None)
         return out, info
 
-    def _image(self, value: Any, where: str, sources: list[str], role: str = "image") -> dict | None:
+    def _image(self, value: Any, where: str, sources: list[str], role: str = "image",
+               sizes: list[tuple[int, int]] | None = None) -> dict | None:
         if value is None:
             return None
         if isinstance(value, RawFile):
@@ -123,6 +127,8 @@ class RowMaker:
                             f"got {type(value).__name__}")
         prepared = images.prepare(data, where)  # checked; EXIF orientation normalised to the stored frame
         self.image_stats.add(role, prepared, where)
+        if sizes is not None:
+            sizes.append((prepared.header.width, prepared.header.height))
         return {"bytes": prepared.data, "path": path}
 
     def _extra(self, value: Any, where: str) -> str | None:
@@ -134,7 +140,11 @@ class RowMaker:
         except TypeError as exc:
             raise TypeError(f"{self.builder.name}: `extra` must hold JSON data: {exc}") from None
 
-    def _object(self, obj: dict, where: str) -> dict:
+    def _object(self, obj: dict, where: str, size: tuple[int, int] | None = None) -> dict:
+        """A checked object: finite numbers, the right counts, and (when the row has an image of `size` =
+        (width, height)) inside that image within GEOMETRY_TOLERANCE pixels, as `validate` requires. Geometry
+        far outside its image (a coordinate of 1e308 in an outline file) is an error naming `where`, never
+        clipped or dropped."""
         if set(obj) - OBJECT_KEYS or "category" not in obj:
             raise TypeError(f"{self.builder.name}: an object needs 'category' and only {sorted(OBJECT_KEYS)}")
         cat = obj["category"]
@@ -159,8 +169,26 @@ class RowMaker:
                                      "expected an even number >= 6 (>= 3 points)")
             if key == "bbox" and (vals[2] < 0 or vals[3] < 0):
                 raise RawLayoutError(f"{where}: bbox of a {cat!r} object has a negative size: {vals}")
+            if size is not None:
+                _check_inside(key, vals, size, cat, where)
             out[key] = vals
         return out
+
+
+def _check_inside(key: str, vals: list[float], size: tuple[int, int], cat: object, where: str) -> None:
+    """Refuse geometry that leaves its (width, height) image by more than GEOMETRY_TOLERANCE pixels (the check
+    `validate` makes), naming the first coordinate outside."""
+    w, h = size
+    t = GEOMETRY_TOLERANCE
+    if key == "bbox":
+        x, y, bw, bh = vals
+        pts = [(x, y), (x + bw, y + bh)]
+    else:
+        pts = list(zip(vals[::2], vals[1::2], strict=True))
+    for x, y in pts:
+        if not (-t <= x <= w + t and -t <= y <= h + t):
+            raise RawLayoutError(f"{where}: {key} of a {cat!r} object reaches ({x:.6g}, {y:.6g}), outside the "
+                                 f"{w}x{h} image; expected pixel coordinates inside it (origin top-left, 0-based)")
 
 
 def check_official_split(info: RowInfo, splits: Sequence[str], where: str) -> None:

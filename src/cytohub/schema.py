@@ -23,6 +23,10 @@ if TYPE_CHECKING:
     from datasets import Features
 
 SCHEMA_VERSION = "2"
+# How far (pixels) a bbox, polygon vertex or point may lie outside its image: coordinates are continuous (a
+# pixel's corners run 0..width), and sources round outlines to the nearest half pixel. The build refuses
+# geometry beyond it (`cytohub.rows`) and `validate` flags it, with the same value.
+GEOMETRY_TOLERANCE = 0.5
 
 # name -> (type as shown to users, meaning). The order is the column order of every shard.
 FIELDS: dict[str, tuple[str, str]] = {

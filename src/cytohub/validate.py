@@ -46,11 +46,10 @@ from huggingface_hub import DatasetCard
 from cytohub import images, manifest, synth
 from cytohub.errors import CytohubError
 from cytohub.manifest import REPORT
-from cytohub.schema import SCHEMA_VERSION, class_names_of, features, same_schema
+from cytohub.schema import GEOMETRY_TOLERANCE, SCHEMA_VERSION, class_names_of, features, same_schema
 
 SHARD_RE = re.compile(r"^(?P<split>[A-Za-z][A-Za-z0-9_]*)-(?P<i>\d{5})-of-(?P<n>\d{5})\.parquet$")
 MAX_ROW_GROUP_BYTES = 200 * 2**20  # the Hub viewer struggles past this
-GEOMETRY_TOLERANCE = 0.5  # pixels
 MAX_LISTED = 20  # problems of one kind listed before the rest are counted
 SAMPLE_ROWS = 32  # rows decoded per split by default (always including the first and the last)
 SAMPLE_ROW_GROUPS = 8  # row groups the sample is drawn from, per split (bounds the bytes read)

@@ -1,0 +1,92 @@
+"""A hostile matrix of raw input, written from issue #8 (one test per kind): each input is made inside the
+test; bombs run in a subprocess under an address-space limit, so a regression fails the test instead of
+taking the machine down."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from PIL import Image
+from typer.testing import CliRunner
+
+from folder_corpus import FolderCorpus, encode
+
+HERE = Path(__file__).resolve().parent
+
+
+def _cli(monkeypatch, *args: str):
+    from cytohub import registry
+    from cytohub.cli import app
+
+    real_get = registry.get
+    monkeypatch.setattr(registry, "get", lambda n: FolderCorpus() if n == "test-folder" else real_get(n))
+    return CliRunner().invoke(app, list(args))
+
+
+def _fails(monkeypatch, raw: Path, out: Path, *needles: str, extra: tuple[str, ...] = ()) -> str:
+    result = _cli(monkeypatch, "build", "test-folder", "--raw", str(raw), "--out", str(out), "--quiet", *extra)
+    text = result.output.replace("\n", "")
+    assert result.exit_code == 2, result.output
+    assert "Traceback" not in text and text.startswith("error: "), result.output
+    for needle in needles:
+        assert needle in text, result.output
+    assert not out.exists()
+    assert not list(out.parent.glob(f".{out.name}.cytohub-*"))
+    return text
+
+
+def run_limited(code: str, tmp_path: Path, as_bytes: int = 2_000_000_000,
+                timeout: float = 120) -> subprocess.CompletedProcess:
+    """Run python `code` in a child process whose address space is limited to `as_bytes`."""
+    prelude = ("import resource, sys\n"
+               f"resource.setrlimit(resource.RLIMIT_AS, ({as_bytes}, {as_bytes}))\n"
+               f"sys.path.insert(0, {str(HERE)!r})\n")
+    return subprocess.run([sys.executable, "-c", prelude + code], capture_output=True, text=True, timeout=timeout,
+                          cwd=tmp_path, env={**os.environ, "TMPDIR": str(tmp_path)})
+
+
+# --------------------------------------------------------------------------------------------- geometry
+@pytest.mark.parametrize("box", ["1e308 5 3 3", "5 5 40 3", "-3 5 2 2"])
+def test_geometry_outside_its_image_is_refused_at_build(monkeypatch, tmp_path, box):
+    """A coordinate far outside the image (1e308 in an outline file) used to pass the build and crash the sample
+    figures with OverflowError, blamed on another raw file; geometry `validate` would flag is now refused."""
+    raw = tmp_path / "raw"
+    raw.mkdir()
+    (raw / "a.png").write_bytes(encode(Image.new("L", (32, 32)), "PNG"))
+    (raw / "a.box").write_text(box)
+    text = _fails(monkeypatch, raw, tmp_path / "out", "a.png: bbox of a 'cell' object reaches",
+                  "outside the 32x32 image")
+    assert "OverflowError" not in text
+
+
+def test_geometry_on_the_image_edge_is_kept(monkeypatch, tmp_path):
+    raw = tmp_path / "raw"
+    raw.mkdir()
+    (raw / "a.png").write_bytes(encode(Image.new("L", (32, 32)), "PNG"))
+    (raw / "a.box").write_text("-0.5 0 32.5 32")  # the tolerance of validate: half a pixel
+    result = _cli(monkeypatch, "build", "test-folder", "--raw", str(raw), "--out", str(tmp_path / "out"), "--quiet")
+    assert result.exit_code == 0, result.output
+
+
+def test_a_library_error_while_drawing_figures_names_the_row(monkeypatch, tmp_path):
+    """After the rows are read, an error names the row being drawn, not the last raw file the pipeline read."""
+    from cytohub import figures
+    from cytohub.build import build
+    from cytohub.errors import RawFileError
+
+    raw = tmp_path / "raw"
+    raw.mkdir()
+    for name in ("a", "b"):
+        (raw / f"{name}.png").write_bytes(encode(Image.new("L", (32, 32)), "PNG"))
+
+    def broken(self, row):
+        if row["id"] == "a":
+            raise OverflowError("cannot convert float infinity to integer")
+
+    monkeypatch.setattr(figures.SampleCollector, "offer", broken)
+    with pytest.raises(RawFileError, match=r"^a\.png: cannot be read \(OverflowError"):
+        build(FolderCorpus(), raw, tmp_path / "out", num_proc=1)
