@@ -90,3 +90,54 @@ def test_a_library_error_while_drawing_figures_names_the_row(monkeypatch, tmp_pa
     monkeypatch.setattr(figures.SampleCollector, "offer", broken)
     with pytest.raises(RawFileError, match=r"^a\.png: cannot be read \(OverflowError"):
         build(FolderCorpus(), raw, tmp_path / "out", num_proc=1)
+
+
+# --------------------------------------------------------------------------------------------- memory, processes
+_HOG_BUILDER = """
+from folder_corpus import FolderCorpus
+from cytohub import registry
+from cytohub.cli import app
+
+class Hog(FolderCorpus):
+    def examples(self, raw):
+        f = raw.files()[0]
+        f.read_bytes()
+        hog = []  # what a parser builds from a hostile file, still referenced by the failing frame
+        for size in (8 << 20, 1 << 20, 64 << 10, 4 << 10, 256, 32):  # fill memory down to small blocks
+            try:
+                while True:
+                    hog.append(bytearray(size))
+            except MemoryError:
+                pass
+        raise MemoryError()
+
+registry.get = lambda name: Hog()
+sys.argv = ["cytohub", "build", "test-folder", "--raw", "raw", "--out", "out", "--quiet", "--num-proc", "1"]
+app()
+"""
+
+
+def test_out_of_memory_in_a_builder_is_one_line_and_removes_staging(tmp_path):
+    """A parser that exhausts memory used to leave a traceback of hundreds of lines (printing the error ran
+    out of memory too, the failed frames still holding the parsed data) and the staging folder."""
+    (tmp_path / "raw").mkdir()
+    (tmp_path / "raw" / "a.json").write_text("[]")
+    res = run_limited(_HOG_BUILDER, tmp_path, as_bytes=1_500_000_000)
+    lines = res.stderr.strip().splitlines()
+    assert res.returncode == 2, res.stderr[-2000:]
+    assert len(lines) == 1 and "Traceback" not in res.stderr, res.stderr[-2000:]
+    assert lines[0].startswith("error: a.json: ran out of memory while reading it")
+    assert not (tmp_path / "out").exists() and not list(tmp_path.glob(".out.cytohub-*"))
+
+
+def test_num_proc_beyond_what_the_cores_can_use_is_refused(monkeypatch, tmp_path):
+    """--num-proc 100000 used to start 100,000 processes (9 GB within seconds)."""
+    from cytohub.build import max_num_proc
+
+    raw = tmp_path / "raw"
+    raw.mkdir()
+    (raw / "a.png").write_bytes(encode(Image.new("L", (8, 8)), "PNG"))
+    text = _fails(monkeypatch, raw, tmp_path / "out", f"--num-proc 100000: more than {max_num_proc()} processes",
+                  extra=("--num-proc", "100000"))
+    assert text.endswith(f"expected 1..{max_num_proc()}")
+    assert max_num_proc() >= 8

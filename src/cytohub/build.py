@@ -127,6 +127,10 @@ def build(builder: Builder, raw: str | os.PathLike, out: str | os.PathLike, *, s
     ratios = splits.parse_spec(split, official=builder.splits) if split else None
     if num_proc is not None and num_proc < 1:
         raise CytohubError(f"--num-proc {num_proc}: expected a number of processes >= 1")
+    if num_proc is not None and num_proc > max_num_proc():
+        raise CytohubError(f"--num-proc {num_proc}: more than {max_num_proc()} processes ({PROCS_PER_CORE} per core "
+                           f"available, {default_num_proc()} cores) only costs memory (each process holds its own "
+                           f"rows in flight); expected 1..{max_num_proc()}")
     if num_shards is not None and num_shards < 1:
         raise CytohubError(f"--num-shards {num_shards}: expected a number of shards >= 1")
     try:
@@ -153,12 +157,21 @@ def build(builder: Builder, raw: str | os.PathLike, out: str | os.PathLike, *, s
             else:
                 os.replace(staging, out)
         except BaseException as exc:
+            errors.release_memory(exc)  # out of memory: free what the failed frames hold before anything else
             failure = _failure(exc, builder, out, staging, tmp_dir)  # before removing staging (free space)
             shutil.rmtree(staging, ignore_errors=True)
             if failure is None or failure is exc:
                 raise
             raise failure from exc
     return BuildResult(out, report, time.monotonic() - t0)
+
+
+PROCS_PER_CORE = 4  # --num-proc beyond this many processes per available core is refused (memory, not speed)
+
+
+def max_num_proc() -> int:
+    """The largest --num-proc accepted: PROCS_PER_CORE per core available, at least 8."""
+    return max(8, PROCS_PER_CORE * default_num_proc())
 
 
 def _failure(exc: BaseException, builder: Builder, out: Path, staging: Path, tmp_dir) -> BaseException | None:

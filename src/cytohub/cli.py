@@ -71,6 +71,7 @@ def friendly(fn):
         except (typer.Exit, typer.Abort, typer.BadParameter):
             raise
         except CytohubError as exc:
+            errors.release_memory(exc)  # a ResourceError's cause may still hold the memory that ran out
             _error_line(exc)
             raise typer.Exit(exc.exit_code) from None
         except KeyboardInterrupt as exc:
@@ -78,6 +79,7 @@ def friendly(fn):
             err_console.print(f"[bold red]{what}[/]: nothing was written at the destination")
             raise typer.Exit(EXIT_TERMINATED if isinstance(exc, Terminated) else EXIT_INTERRUPTED) from None
         except Exception as exc:  # MemoryError and RecursionError included
+            errors.release_memory(exc)
             mapped = errors.explain(exc, None)
             if mapped is not None:
                 _error_line(mapped)
@@ -297,7 +299,8 @@ def build(
                                                                     "folder (as `cytohub download NAME`; mirror "
                                                                     "from CYTOHUB_MIRROR).")] = False,
     num_proc: Annotated[int | None, typer.Option(help="Processes that read, check and encode rows (default: the "
-                                                      "cores available); the output is the same for any value.",
+                                                      "cores available; at most 4 per core); the output is the "
+                                                      "same for any value.",
                                                  show_default=False)] = None,
     num_shards: Annotated[int | None, typer.Option(help="Shards per split (default: up to 64, each >= 16 MiB, so "
                                                         "DataLoader workers and nodes all get shards); more if a "

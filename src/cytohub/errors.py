@@ -132,6 +132,34 @@ def _input_kinds() -> tuple[type[BaseException], ...]:
     return kinds
 
 
+def _chain(exc: BaseException) -> Iterator[BaseException]:
+    """`exc`, then its cause or context, and so on (each once)."""
+    seen = set()
+    e: BaseException | None = exc
+    while e is not None and id(e) not in seen:
+        seen.add(id(e))
+        yield e
+        e = e.__cause__ or e.__context__
+
+
+def release_memory(exc: BaseException) -> bool:
+    """If `exc` is, or was caused by, a MemoryError: clear the local variables of the finished frames in its
+    traceback chain (which keep alive whatever the failed code was building, e.g. a parsed annotation file)
+    and collect garbage, so that the clean-up and the one-line message that follow have memory to run in.
+    Returns whether it did."""
+    import gc
+
+    chain = list(_chain(exc))
+    if not any(isinstance(e, MemoryError) for e in chain):
+        return False
+    for e in chain:
+        if e.__traceback__ is not None:
+            traceback.clear_frames(e.__traceback__)
+    del chain
+    gc.collect()
+    return True
+
+
 def disk_cause(exc: BaseException) -> OSError | None:
     """The OSError in `exc`'s chain (itself, its cause or context) that says the disk is full, read-only,
     over quota or a file too large, or None."""
