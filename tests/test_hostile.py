@@ -5,6 +5,7 @@ taking the machine down."""
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -141,3 +142,46 @@ def test_num_proc_beyond_what_the_cores_can_use_is_refused(monkeypatch, tmp_path
                   extra=("--num-proc", "100000"))
     assert text.endswith(f"expected 1..{max_num_proc()}")
     assert max_num_proc() >= 8
+
+
+# --------------------------------------------------------------------------------------------- annotation files
+_JSON_BOMB = """
+from pathlib import Path
+from cytohub.errors import RawFileError
+from cytohub.formats import jsonfile
+from cytohub.raw import RawTree
+
+Path("raw").mkdir()
+Path("raw/a.json").write_text("[" + ",".join(["[]"] * 30_000_000) + "]")  # 90 MB: 2 GB of lists once parsed
+with RawTree("raw") as tree:
+    try:
+        jsonfile.load(tree.files()[0], "COCO JSON")
+    except RawFileError as exc:
+        print(exc)
+"""
+
+
+def test_json_that_would_not_fit_in_memory_once_parsed_is_refused_before_parsing(tmp_path):
+    """A JSON annotation file well within the size limits can parse to 20 times its size (a 130 MB COCO file of
+    2 million annotations exhausted 3 GB); the parsed size is estimated from the text and checked first."""
+    res = run_limited(_JSON_BOMB, tmp_path, as_bytes=1_200_000_000)
+    assert res.returncode == 0, res.stderr[-2000:]
+    assert re.match(r"a\.json: COCO JSON would take about [2-9]\.[0-9] GiB of memory once parsed", res.stdout)
+    assert "over the json_memory limit of 640 MiB" in res.stdout and "CYTOHUB_MAX_JSON_MEMORY" in res.stdout
+
+
+@pytest.mark.parametrize("item", ["[]", "{}", "1.5", "123456789", '"ab"', '{"bbox": [1.5, 2.5, 3.5, 4.5], "id": 7}',
+                                  '[0.25, 0.5, 0.75, 1.25, 1.5, 1.75]'])
+def test_json_memory_estimate_is_not_below_what_parsing_takes(item):
+    import json
+    import tracemalloc
+
+    from cytohub.formats import jsonfile
+
+    text = "[" + ",".join([item] * 100_000) + "]"
+    tracemalloc.start()
+    doc = json.loads(text)
+    used = tracemalloc.get_traced_memory()[0]
+    tracemalloc.stop()
+    del doc
+    assert used + len(text) <= jsonfile.parsed_memory(text) <= 3 * (used + len(text))

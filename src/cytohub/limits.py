@@ -104,6 +104,13 @@ SPECS: tuple[LimitSpec, ...] = (
               "largest JSON annotation file (a whole read is also held to member_bytes)",
               "CCAgT's COCO file and CCEDD's LabelMe files with embedded images are far smaller",
               checked_by="formats.jsonfile"),
+    LimitSpec("json_memory", "CYTOHUB_MAX_JSON_MEMORY", "bytes",
+              "memory a JSON annotation file would take once parsed, estimated from its text before parsing "
+              "(72 bytes per list or object, 40 per value, 32 more per string, plus the text)",
+              "Python objects take 3 to 20 times the JSON text (a 15 MB file of empty lists parses to 340 MB), "
+              "so a file within json_bytes could still exhaust memory; a COCO file the size of CCAgT's "
+              "(63,190 polygons of 60 vertices, 64 MiB) is estimated at 440 MiB and takes 350 MiB",
+              checked_by="formats.jsonfile"),
     LimitSpec("json_depth", "CYTOHUB_MAX_JSON_DEPTH", "count",
               "deepest nesting of a JSON annotation file",
               "COCO, LabelMe, CISD and the CRIC export nest at most 6 deep; 64 stays far below Python's "
@@ -137,6 +144,7 @@ class Limits:
     mat_bytes: int = GiB
     mask_pixels: int = 2**28
     json_bytes: int = 512 * MiB
+    json_memory: int = 640 * MiB
     json_depth: int = 64
     csv_bytes: int = 2 * GiB
     csv_field_bytes: int = 64 * MiB
