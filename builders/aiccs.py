@@ -128,7 +128,7 @@ listed in the build report and not used."""
                 images[key] = f
         sets: dict[tuple[str, str], list[str]] = {}
         for f in raw.files(suffix=".txt", pattern=r"(^|/)imagesets/main/[^/]+$"):
-            lines = [ln.split() for ln in f.read_text().splitlines() if ln.strip()]
+            lines = [ln.split() for ln in f.lines() if ln.strip()]
             if any(len(ln) != 1 for ln in lines):
                 raw.skip(f, "per-class VOC list (<id> <1|-1>); the same information is in the annotations")
                 continue

@@ -17,7 +17,7 @@ from cytohub import synth
 from cytohub.builder import Builder, Label, Published, Source
 from cytohub.builders.synthetic_pictures import blood_cell
 from cytohub.errors import RawLayoutError
-from cytohub.raw import RawFile, RawTree
+from cytohub.raw import RawFile, RawTree, text_lines
 
 G = "heme/granulocytic"
 # code, name (abbreviations.txt, verbatim), published count, harmonized node, synthetic style
@@ -56,7 +56,7 @@ def parse_annotations(text: str, where: str) -> list[tuple[str, str, str | None,
     """annotations.dat -> [(relpath, label, reannotation_1, reannotation_2)], `nan` as None, in file order."""
     out, seen = [], {}
     allowed = set(CODES) | {UNASSIGNABLE, NO_REANNOTATION}
-    for n, line in enumerate(text.splitlines(), 1):
+    for n, line in enumerate(text_lines(text, where), 1):
         if not line.strip():
             continue
         fields = line.split()
@@ -88,7 +88,7 @@ def parse_annotations(text: str, where: str) -> list[tuple[str, str, str | None,
 def check_abbreviations(text: str, where: str) -> dict[str, str]:
     """abbreviations.txt -> {code: name}; every class code must be one cytohub knows."""
     found = {}
-    for line in text.splitlines():
+    for line in text_lines(text, where):
         m = re.match(r"^([A-Za-z]{3})\s+(\S.*)$", line.strip())
         if m and not line.startswith("Abbreviations"):
             found[m[1]] = m[2]

@@ -162,7 +162,7 @@ $CYTOHUB_HOME/raw/apcdata). The builder looks for the APCData_points and APCData
             cls_files = [f for f in yolo if f.name.lower() == "classes.txt"]
             if len(cls_files) != 1:
                 raise RawLayoutError(f"{raw.root}: APCData_YOLO needs exactly one classes.txt, found {len(cls_files)}")
-            names = [ln.strip() for ln in cls_files[0].read_text().splitlines() if ln.strip()]
+            names = [ln.strip() for ln in cls_files[0].lines() if ln.strip()]
             classes = [cricfmt.map_label(LABEL_MAP, n, f"{cls_files[0].path}:{i + 1}") for i, n in enumerate(names)]
             for f in yolo:
                 if f is cls_files[0]:

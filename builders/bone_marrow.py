@@ -20,7 +20,7 @@ from cytohub import synth
 from cytohub.builder import Builder, Label, Published, Source
 from cytohub.builders.synthetic_pictures import blood_cell
 from cytohub.errors import RawLayoutError
-from cytohub.raw import RawTree
+from cytohub.raw import RawTree, text_lines
 
 G = "heme/granulocytic"
 # code, name, published count (openmedlab table), harmonized node, synthetic style
@@ -70,7 +70,7 @@ def synthetic_counts(scale: str) -> dict[str, int]:
 def parse_abbreviations(text: str, where: str) -> dict[str, str]:
     """abbreviations.csv (`;`-separated, header row `Abbreviation;...`) -> {code: name}."""
     out = {}
-    for n, line in enumerate(text.splitlines(), 1):
+    for n, line in enumerate(text_lines(text, where), 1):
         if not line.strip():
             continue
         fields = [x.strip().strip('"') for x in line.split(";")]

@@ -37,7 +37,7 @@ POINTS = {"H": 931, "L": 1536, "N": 238}
 def read_points(f: RawFile, size: tuple[int, int]) -> list[dict]:
     """`row,col` (1-based) per line -> nucleus points [col - 1, row - 1]."""
     out = []
-    for n, line in enumerate(f.read_text().splitlines(), start=1):
+    for n, line in enumerate(f.lines(), start=1):
         if not line.strip():
             continue
         where = f"{f.path}:{n}"

@@ -43,7 +43,7 @@ def slide_category(slide: str) -> str | None:
 def parse_labels(f: RawFile) -> list[tuple[str, str]]:
     """`<slide>,<0|1>` lines -> [(slide, 'NILM' | 'POS')]; no header (the authors' readCSV has none)."""
     out = []
-    for n, line in enumerate(f.read_text().splitlines(), 1):
+    for n, line in enumerate(f.lines(), 1):
         if not line.strip():
             continue
         parts = [p.strip() for p in line.split(",")]

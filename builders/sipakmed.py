@@ -52,7 +52,7 @@ def class_of(folder: str) -> str | None:
 def read_dat(f: RawFile) -> list[float]:
     """A .dat outline -> [x1, y1, x2, y2, ...] in pixels (x = column, y = row, used as published)."""
     pts: list[float] = []
-    for line_no, line in enumerate(f.read_text("latin-1").splitlines(), start=1):
+    for line_no, line in enumerate(f.lines("latin-1"), start=1):
         if not line.strip():
             continue
         vals = [v for v in re.split(r"[,;\s]+", line.strip()) if v]

@@ -185,3 +185,88 @@ def test_json_memory_estimate_is_not_below_what_parsing_takes(item):
     tracemalloc.stop()
     del doc
     assert used + len(text) <= jsonfile.parsed_memory(text) <= 3 * (used + len(text))
+
+
+def test_row_with_more_coordinates_than_the_limit_is_refused_before_a_worker_gets_it(monkeypatch, tmp_path):
+    """An outline file of 8 million short lines (32 MB) used to become a 16-million-value polygon: 2 GB across
+    the processes, and a worker dying of it with a multiprocessing traceback."""
+    raw = tmp_path / "raw"
+    raw.mkdir()
+    (raw / "a.png").write_bytes(encode(Image.new("L", (32, 32)), "PNG"))
+    (raw / "a.box").write_text("1 1 2 2")
+    _fails(monkeypatch, raw, tmp_path / "out", "a.png: row 'a' has 4 coordinates in 1 objects, over the "
+           "geometry_values limit of 3", "--limit geometry_values=VALUE", extra=("--limit", "geometry_values=3"))
+
+
+def test_rows_with_large_geometry_go_to_workers_in_small_chunks():
+    from cytohub.spool import CHUNK_BYTES, _row_size
+
+    row = {"id": "a", "objects": [{"category": "c", "polygon": [1.0] * 300_000}]}
+    assert _row_size(row) == 32 * 300_000 > CHUNK_BYTES  # a chunk on its own, not 256 such rows at once
+
+
+_LINES = """
+from pathlib import Path
+from cytohub.raw import RawTree
+
+Path("raw").mkdir()
+with open("raw/a.dat", "w") as fh:
+    for _ in range(50):
+        fh.write("12,34\\n" * 400_000)  # 120 MB, 20 million lines: 1.2 GB as a list of strings
+with RawTree("raw") as tree:
+    print(sum(1 for _ in tree.files()[0].lines()))
+"""
+
+
+def test_text_lines_are_streamed_not_listed(tmp_path):
+    """`RawFile.lines()` holds one line at a time: 20 million lines read under a 900 MB address-space limit."""
+    from cytohub import limits
+
+    code = _LINES.replace("from cytohub.raw import RawTree", "from cytohub.raw import RawTree\nfrom cytohub import "
+                          "limits\nlimits._override = limits.current().replace(text_lines=30_000_000)")
+    res = run_limited(code, tmp_path, as_bytes=900_000_000, timeout=300)
+    assert res.returncode == 0, res.stderr[-2000:]
+    assert res.stdout.strip() == "20000000"
+    assert limits.current().text_lines == 1_000_000
+
+
+def test_text_files_over_the_line_limit_are_refused(tmp_path):
+    from cytohub import limits
+    from cytohub.errors import RawFileError
+    from cytohub.formats import csvfile
+    from cytohub.raw import RawTree, text_lines
+
+    (tmp_path / "a.txt").write_text("1,2\n" * 11)
+    with limits.use(limits.current().replace(text_lines=10)), RawTree(tmp_path) as tree:
+        f = tree.files()[0]
+        with pytest.raises(RawFileError, match=r"^a\.txt: has more than 10 lines, over the text_lines limit of 10"):
+            list(f.lines())
+        with pytest.raises(RawFileError, match=r"^a\.txt: has more than 10 CSV records, over the text_lines limit"):
+            list(csvfile.records(f))
+        with pytest.raises(RawFileError, match=r"^x: has more than 10 lines"):
+            list(text_lines("a\n" * 11, "x"))
+        assert list(text_lines("a\r\nb\rc\n\nd", "x")) == ["a", "b", "c", "", "d"] == "a\r\nb\rc\n\nd".splitlines()
+        (tmp_path / "b.txt").write_text("x\n" * 10)
+    with limits.use(limits.current().replace(text_lines=10)), RawTree(tmp_path) as tree:
+        assert len(list(tree.get("b.txt").lines())) == 10  # exactly at the limit is fine
+
+
+_CSV = """
+from pathlib import Path
+from cytohub.formats import csvfile
+from cytohub.raw import RawTree
+
+Path("raw").mkdir()
+with open("raw/a.csv", "w") as fh:
+    fh.write("a,b\\n")
+    for _ in range(20):
+        fh.write("x" * 10_000_000 + ",1\\n")  # 200 MB: the whole text in a StringIO took 4 bytes a character
+with RawTree("raw") as tree:
+    print(sum(len(r[0]) for _, r in csvfile.records(tree.files()[0])))
+"""
+
+
+def test_csv_records_are_decoded_as_they_are_read(tmp_path):
+    res = run_limited(_CSV, tmp_path, as_bytes=900_000_000, timeout=300)
+    assert res.returncode == 0, res.stderr[-2000:]
+    assert res.stdout.strip() == str(1 + 20 * 10_000_000)

@@ -12,7 +12,7 @@ annotation files of a few MB) with a wide margin, while keeping one build under 
 Overriding, in increasing precedence:
 * the environment: `CYTOHUB_MAX_MEMBER_BYTES=1GiB`, ... (one variable per limit, see `SPECS`);
 * `cytohub build --limit member_bytes=1GiB` (repeatable), which wraps the build in `use(...)`; only the
-  limits in `RUNTIME` (those RawTree enforces) can be changed this way;
+  limits in `RUNTIME` (those RawTree and the build's row pipeline enforce) can be changed this way;
 * in code: `with limits.use(limits.current().replace(member_bytes=2**30)): ...`.
 
 API for engine modules (raw access, images, formats):
@@ -82,12 +82,23 @@ SPECS: tuple[LimitSpec, ...] = (
     LimitSpec("free_space_reserve", "CYTOHUB_FREE_SPACE_RESERVE", "bytes",
               "free space always left on the temporary folder's disk when unpacking",
               "the build's spool and shards often live on the same disk; 2 GiB keeps the system usable"),
+    LimitSpec("text_lines", "CYTOHUB_MAX_TEXT_LINES", "count",
+              "lines (or CSV records) of one text annotation file, read one at a time",
+              "the longest real tables and lists have 171,375 lines (bone-marrow); parsed lines are kept as Python "
+              "objects (a CSV record as a dict is about 600 bytes), so a million bounds them well under the 1 GB "
+              "build budget"),
     LimitSpec("image_pixels", "CYTOHUB_MAX_IMAGE_PIXELS", "count",
               "largest image, width x height, read from its header before anything decodes it (Pillow's "
               "decompression-bomb guard is set to the same value)",
               "the largest real images are 3264 x 2448 (8.0 MP); 2^26 (8192 x 8192) is eight times that and at "
               "most 256 MiB decoded at 4 bytes per pixel",
               checked_by="images (Pillow's decompression-bomb guard)"),
+    LimitSpec("geometry_values", "CYTOHUB_MAX_GEOMETRY_VALUES", "count",
+              "coordinates (bbox, polygon and point values) in one row's objects, counted as the builder hands the "
+              "row over, before it is sent to a worker",
+              "the densest real rows (DSB 2018 and Cellpose masks turned into outlines) hold about 100,000; a "
+              "million values are 32 MB as Python floats, and a few-MB outline file can declare many millions",
+              checked_by="build (row pipeline)"),
     LimitSpec("array_bytes", "CYTOHUB_MAX_ARRAY_BYTES", "bytes",
               "largest array declared in a MATLAB .mat or HDF5 file (shape x item size), checked before reading",
               "the largest real arrays (ISBI 2014 512 x 512 doubles, Cx22 512 x 512 masks) are 2 MiB and 256 KiB",
@@ -122,7 +133,8 @@ SPECS: tuple[LimitSpec, ...] = (
               checked_by="formats.csvfile"),
     LimitSpec("csv_field_bytes", "CYTOHUB_MAX_CSV_FIELD_BYTES", "bytes",
               "largest field of a CSV annotation file",
-              "run-length masks and WKT polygons can exceed Python's 128 KiB default; 64 MiB is bounded",
+              "run-length masks and WKT polygons can exceed Python's 128 KiB default; the csv module holds a field at "
+              "4 bytes per character while reading it, so 16 MiB (64 MB in memory) keeps it bounded",
               checked_by="formats.csvfile"),
 )
 _SPEC = {s.name: s for s in SPECS}
@@ -139,7 +151,9 @@ class Limits:
     unpacked_bytes: int = 256 * GiB
     files: int = 1_000_000
     free_space_reserve: int = 2 * GiB
+    text_lines: int = 1_000_000
     image_pixels: int = 2**26
+    geometry_values: int = 2_000_000
     array_bytes: int = 256 * MiB
     mat_bytes: int = GiB
     mask_pixels: int = 2**28
@@ -147,7 +161,7 @@ class Limits:
     json_memory: int = 640 * MiB
     json_depth: int = 64
     csv_bytes: int = 2 * GiB
-    csv_field_bytes: int = 64 * MiB
+    csv_field_bytes: int = 16 * MiB
 
     def replace(self, **changes: int) -> Limits:
         """A copy with some limits changed (names as in `SPECS`)."""
@@ -273,8 +287,8 @@ def use(limits: Limits) -> Iterator[Limits]:
             _override = previous
 
 
-# the limits read while a build runs (by RawTree), which `cytohub build --limit` can change
-RUNTIME = tuple(s.name for s in SPECS if s.checked_by == "RawTree")
+# the limits read while a build runs (by RawTree and the row pipeline), which `cytohub build --limit` can change
+RUNTIME = tuple(s.name for s in SPECS if s.checked_by in ("RawTree", "build (row pipeline)"))
 
 
 def describe() -> list[dict[str, str]]:

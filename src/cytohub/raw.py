@@ -320,6 +320,23 @@ class RawFile:
         except UnicodeDecodeError as exc:
             raise RawFileError(f"{self.path}: not valid {encoding} text ({exc.reason} at byte {exc.start})") from None
 
+    def lines(self, encoding: str = "utf-8-sig") -> Iterator[str]:
+        """The file's lines, without their endings (\\n, \\r\\n or \\r), decoded as they are read: memory holds
+        one line, never a list of them (a 256 MB file of short lines is 5 GB as a list of strings). More than
+        the `text_lines` limit is refused (LimitError); text not valid in `encoding` is a RawFileError naming
+        the line."""
+        lim = self._tree.limits if self._tree is not None else limits.current()
+        n = 0
+        with self.open() as fh, io.TextIOWrapper(fh, encoding=encoding, newline=None) as text:
+            try:
+                for line in text:
+                    n += 1
+                    if n > lim.text_lines:
+                        raise lim.error("text_lines", n, self.path, f"has more than {lim.text_lines:,} lines")
+                    yield line[:-1] if line.endswith("\n") else line
+            except UnicodeDecodeError as exc:
+                raise RawFileError(f"{self.path}: not valid {encoding} text ({exc.reason} in line {n + 1})") from None
+
     def open(self) -> BinaryIO:
         """A read-only, seekable binary stream of the file (for readers that want a file object). The size is
         checked as for `read_bytes`; zip members are decompressed as they are read, never held whole. Readers
@@ -365,6 +382,29 @@ def _zip_reader(f: RawFile) -> ZipReader:
     if cached is None:
         cached = _DETACHED_ZIPS[reader] = ZipReader(reader)
     return cached
+
+
+def text_lines(text: str, where: str) -> Iterator[str]:
+    """The lines of `text` already in memory, like `str.splitlines()` for \\n, \\r\\n and \\r endings, but one at a
+    time (no list of every line) and within the `text_lines` limit (LimitError naming `where`)."""
+    lim = limits.current()
+    pos, n, end = 0, 0, len(text)
+    while pos < end:
+        nl = text.find("\n", pos)
+        stop = end if nl < 0 else nl
+        line = text[pos:stop]
+        if "\r" in line:  # \r\n, or old Mac \r endings inside
+            parts = line.split("\r")
+            if parts[-1] == "":
+                parts.pop()
+        else:
+            parts = [line]
+        for part in parts:
+            n += 1
+            if n > lim.text_lines:
+                raise lim.error("text_lines", n, where, f"has more than {lim.text_lines:,} lines")
+            yield part
+        pos = stop + 1
 
 
 def _check_whole_read(f: RawFile, lim: Limits) -> None:

@@ -28,7 +28,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from cytohub import errors, images
+from cytohub import errors, images, limits
 from cytohub import raw as raw_module
 from cytohub.encode import encode_extra, encode_rows, row_nbytes
 from cytohub.errors import RawLayoutError
@@ -37,7 +37,7 @@ from cytohub.rows import RowMaker, check_official_split
 from cytohub.writer import compression_pays
 
 CHUNK_ROWS = 256
-CHUNK_BYTES = 8 * 2**20
+CHUNK_BYTES = 8 * 2**20  # image bytes plus 32 bytes per coordinate
 _SAMPLE_BYTES = 1 << 18  # image bytes a segment samples to decide whether compressing its spool pays
 
 # per-row ledger columns: ChunkResult field -> NumPy type (Ledger attribute names in _LEDGER_NAMES)
@@ -140,14 +140,35 @@ def _raw_files(row: dict) -> Iterator[RawFile]:
             yield plane
 
 
-def _row_size(row: dict) -> int:
+_BYTES_PER_VALUE = 32  # a coordinate as a Python float in a list (the row's size in memory while it is in flight)
+
+
+def geometry_values(row: dict) -> int:
+    """How many coordinates (bbox, polygon and point values) a builder's row holds."""
+    n = 0
+    for obj in row.get("objects") or ():
+        if isinstance(obj, dict):
+            for key in ("bbox", "polygon", "point"):
+                v = obj.get(key)
+                n += len(v) if hasattr(v, "__len__") else 0
+    return n
+
+
+def _row_size(row: dict, lim: limits.Limits | None = None) -> int:
+    """The bytes a row weighs in flight: its image bytes and its coordinates. With `lim`, a row over the
+    `geometry_values` limit is refused here, before it is sent to a worker (RawLayoutError naming its files)."""
     n = 0
     for key in ("image", "mask"):
         v = row.get(key)
         n += v.size if isinstance(v, RawFile) else len(v) if isinstance(v, bytes | bytearray) else 0
     for v in row.get("focal_stack") or ():
         n += v.size if isinstance(v, RawFile) else len(v) if isinstance(v, bytes | bytearray) else 0
-    return n
+    values = geometry_values(row)
+    if lim is not None and values > lim.geometry_values:
+        where = row.get("source_path") or ";".join(f.path for f in _raw_files(row)) or row.get("id")
+        raise lim.error("geometry_values", values, str(where), f"row {row.get('id')!r} has {values:,} coordinates "
+                        f"in {len(row.get('objects') or ())} objects")
+    return n + _BYTES_PER_VALUE * values
 
 
 def _blocks_array(blocks: list) -> pa.ChunkedArray:
@@ -305,11 +326,12 @@ class RowPipeline:
                     on_result(inflight.popleft().result())
             chunk, size = [], 0
 
+        lim = limits.current()
         for row in rows:
             for f in _raw_files(row):
                 mark_used(f)
+            size += _row_size(row, lim)  # geometry counted too: a row of huge outlines is a chunk on its own
             chunk.append(row)
-            size += _row_size(row)
             if len(chunk) >= CHUNK_ROWS or size >= CHUNK_BYTES:
                 submit()
         if chunk:

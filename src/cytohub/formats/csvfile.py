@@ -1,10 +1,12 @@
 """CSV annotation tables, read with one error line per problem: a field larger than Python's default limit of
 128 KiB (a run-length mask of a large nucleus, for example) is read up to CYTOHUB_MAX_CSV_FIELD_BYTES (default
-64 MiB) instead of stopping with `_csv.Error`; anything the csv module refuses is reported with the file and
+16 MiB) instead of stopping with `_csv.Error`; anything the csv module refuses is reported with the file and
 line; records carry the number of the line they start on.
 
 Limits (environment variables; defaults and parsing in `cytohub.limits`):
-  CYTOHUB_MAX_CSV_FIELD_BYTES  largest single field (default 64 MiB)
+  CYTOHUB_MAX_CSV_FIELD_BYTES  largest single field (default 16 MiB; the csv module holds a field at 4 bytes per
+                               character while reading it)
+  CYTOHUB_MAX_TEXT_LINES       records read (default 1,000,000; `cytohub.limits` text_lines)
   CYTOHUB_MAX_CSV_BYTES        largest CSV file read (default 2 GiB; checked before reading)
 """
 
@@ -29,13 +31,25 @@ def records(f: RawFile, encoding: str = "utf-8-sig", delimiter: str = ",") -> It
     if f.size > MAX_CSV_BYTES:
         raise RawFileError(f"{f.path}: CSV file of {f.size:,} bytes is over the limit of {MAX_CSV_BYTES:,} bytes "
                            "(set CYTOHUB_MAX_CSV_BYTES to raise it)")
-    yield from text_records(f.read_text(encoding), f.path, delimiter)
+    # decoded as it is read (one buffer, not the file and its text: a StringIO of the whole text took 4 bytes
+    # per character); newline="" lets quoted fields span lines, as the csv module expects
+    with f.open() as fh, io.TextIOWrapper(fh, encoding=encoding, newline="") as text:
+        try:
+            yield from _records(text, f.path, delimiter)
+        except UnicodeDecodeError as exc:
+            raise RawFileError(f"{f.path}: not valid {encoding} text ({exc.reason})") from None
 
 
 def text_records(text: str, where: str, delimiter: str = ",") -> Iterator[tuple[int, list[str]]]:
     """`records` for text already in memory; `where` names its file in errors."""
-    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, strict=False)
+    yield from _records(io.StringIO(text, newline=""), where, delimiter)
+
+
+def _records(lines, where: str, delimiter: str) -> Iterator[tuple[int, list[str]]]:
+    lim = limits.current()
+    reader = csv.reader(lines, delimiter=delimiter, strict=False)
     start = 1
+    n = 0
     while True:
         previous = csv.field_size_limit(MAX_CSV_FIELD_BYTES)  # the module-wide limit, set only while parsing
         try:
@@ -49,6 +63,9 @@ def text_records(text: str, where: str, delimiter: str = ",") -> Iterator[tuple[
             raise RawFileError(f"{where}:{start}: not readable as CSV ({exc})") from None
         finally:
             csv.field_size_limit(previous)
+        n += 1
+        if n > lim.text_lines:
+            raise lim.error("text_lines", n, where, f"has more than {lim.text_lines:,} CSV records")
         yield start, row
         start = reader.line_num + 1
 

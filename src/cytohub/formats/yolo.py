@@ -33,7 +33,7 @@ def read(f: RawFile, n_classes: int) -> list[Box]:
     """Every box of a label file, checked: five fields, a whole class id in 0..n_classes-1, finite normalised
     numbers with w, h >= 0 and the box inside 0..1 (within TOLERANCE). Raises AnnotationError naming file:line."""
     out = []
-    for n, line in enumerate(f.read_text().splitlines(), start=1):
+    for n, line in enumerate(f.lines(), start=1):
         if not line.strip():
             continue
         where = f"{f.path}:{n}"
