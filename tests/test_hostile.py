@@ -270,3 +270,64 @@ def test_csv_records_are_decoded_as_they_are_read(tmp_path):
     res = run_limited(_CSV, tmp_path, as_bytes=900_000_000, timeout=300)
     assert res.returncode == 0, res.stderr[-2000:]
     assert res.stdout.strip() == str(1 + 20 * 10_000_000)
+
+
+# --------------------------------------------------------------------------------------------- archives
+def test_7z_with_more_members_than_the_limit_is_refused_before_py7zr_reads_them(tmp_path):
+    """py7zr keeps about 1.5 KB per member while unpacking: a 600 KB 7z of 300,000 empty members took 820 MB
+    and 150 s; its member count is now checked by py7zr itself, before any per-member object is made."""
+    import py7zr
+
+    from cytohub import limits
+    from cytohub.errors import RawFileError
+    from cytohub.raw import RawTree
+
+    with py7zr.SevenZipFile(tmp_path / "many.7z", "w") as z:
+        for i in range(60):
+            z.writestr(b"", f"junk/{i:03d}.txt")
+    expected = r"^many\.7z: holds 60 members \(py7zr keeps about 1\.5 KB per member.*7z x many\.7z.*limit of 50"
+    with limits.use(limits.current().replace(sevenz_members=50)), pytest.raises(RawFileError, match=expected):
+        RawTree(tmp_path / "many.7z", tmp_dir=tmp_path)
+    with RawTree(tmp_path / "many.7z", tmp_dir=tmp_path) as tree:
+        assert len(tree) == 60
+    assert limits.Limits().sevenz_members == 250_000
+    assert not list(tmp_path.glob("cytohub-raw-*"))
+
+
+_SLOW_UNPACK = """
+import signal, threading, time
+from pathlib import Path
+import tarfile, io, os
+from cytohub import raw
+
+Path("raw").mkdir()
+for name in ("a", "b"):
+    with tarfile.open(f"raw/{name}.tar", "w") as t:
+        for i in range(40):
+            data = os.urandom(1 << 20)
+            ti = tarfile.TarInfo(f"{name}/{i}.bin"); ti.size = len(data)
+            t.addfile(ti, io.BytesIO(data))
+real_write = raw.RawTree._write
+def slow_write(self, fh, data, what):
+    time.sleep(0.05)  # 40 chunks: 2 s per archive
+    real_write(self, fh, data, what)
+raw.RawTree._write = slow_write
+threading.Timer(0.5, lambda: os.kill(os.getpid(), signal.SIGINT)).start()
+t0 = time.monotonic()
+try:
+    raw.RawTree("raw", tmp_dir=".")
+except KeyboardInterrupt:
+    print(f"stopped after {time.monotonic() - t0:.2f} s")
+time.sleep(0.3)
+print(sorted(p.name for p in Path(".").glob("cytohub-raw-*")))
+"""
+
+
+def test_an_interrupt_stops_archives_being_unpacked_at_once(tmp_path):
+    """Ctrl-C or SIGTERM while 7z/tar archives are unpacked in threads used to wait for every archive to be
+    unpacked whole (10 s for a 50 MB CCCID download, minutes for tens of GB)."""
+    res = run_limited(_SLOW_UNPACK, tmp_path)
+    assert res.returncode == 0, res.stderr[-2000:]
+    first, second = res.stdout.strip().splitlines()
+    assert first.startswith("stopped after ") and float(first.split()[2]) < 1.2, first
+    assert second == "[]"

@@ -79,6 +79,11 @@ SPECS: tuple[LimitSpec, ...] = (
               "files in one raw tree, every archive member counted (each is held as a small record)",
               "the largest real corpus has 171,375 images (bone-marrow); 1,000,000 keeps the records of a "
               "hostile archive of tiny members well under the 1 GB build budget"),
+    LimitSpec("sevenz_members", "CYTOHUB_MAX_7Z_MEMBERS", "count",
+              "members of one 7z archive (py7zr refuses more before it reads them)",
+              "py7zr keeps about 1.5 KB per member while it unpacks (a 2 MB 7z of a million empty members took "
+              "2.7 GB); the real 7z corpora hold one zip each (CCCID), and a 7z of all 171,375 bone-marrow "
+              "images would fit; larger ones unpack with 7-Zip and build from the folder"),
     LimitSpec("free_space_reserve", "CYTOHUB_FREE_SPACE_RESERVE", "bytes",
               "free space always left on the temporary folder's disk when unpacking",
               "the build's spool and shards often live on the same disk; 2 GiB keeps the system usable"),
@@ -150,6 +155,7 @@ class Limits:
     nesting_depth: int = 3
     unpacked_bytes: int = 256 * GiB
     files: int = 1_000_000
+    sevenz_members: int = 250_000
     free_space_reserve: int = 2 * GiB
     text_lines: int = 1_000_000
     image_pixels: int = 2**26

@@ -174,16 +174,23 @@ class _SpillWriter:
     """Where py7zr writes one 7z member: a file in the temporary folder, never past its declared size (py7zr's
     Py7zIO interface, duck-typed so that py7zr is imported only when a 7z is met)."""
 
-    def __init__(self, tree: RawTree, dest: Path, declared: int, where: str) -> None:
-        self._tree, self._dest, self._declared, self._where = tree, dest, declared, where
+    __slots__ = ("_tree", "_declared", "_where", "_n", "_fh", "_open")
+
+    def __init__(self, tree: RawTree, dest: str, declared: int, where: str, open_writers: set) -> None:
+        self._tree, self._declared, self._where = tree, declared, where
         self._n = 0
         self._fh = tree._create(dest, where)
+        self._open = open_writers
+        open_writers.add(self)
 
     def write(self, s: bytes | bytearray) -> int:
+        self._tree._check_cancelled(self._where)
         self._n += len(s)
         if self._n > self._declared:
             raise RawFileError(f"{self._where}: unpacks to more than the {self._declared} bytes its header "
                                "declares; the archive is corrupt or crafted")
+        if self._fh is None:
+            raise RawFileError(f"{self._where}: written after it was closed; the archive is corrupt")
         self._tree._write(self._fh, s, self._where)
         return len(s)
 
@@ -203,8 +210,10 @@ class _SpillWriter:
         return self._n
 
     def close(self) -> None:
-        if not self._fh.closed:
-            self._tree._close_written(self._fh, self._where)
+        self._open.discard(self)
+        fh, self._fh = self._fh, None  # py7zr keeps every writer to the end: keep no file object alive in it
+        if fh is not None and not fh.closed:
+            self._tree._close_written(fh, self._where)
 
 
 class _NullWriter:
@@ -233,27 +242,32 @@ class _NullWriter:
 
 
 class _SpillFactory:
-    def __init__(self, tree: RawTree, plan: dict[str, tuple[Path, int, str]]) -> None:
+    """py7zr's writer factory: `plan` maps py7zr's key of each kept member to (destination, declared size,
+    virtual path). Only the writers still open are held (a 7z of a million members made a million of them)."""
+
+    def __init__(self, tree: RawTree, plan: dict[str, tuple[str, int, str]]) -> None:
         self.tree, self.plan = tree, plan
-        self.writers: list[_SpillWriter] = []
+        self.writers: set[_SpillWriter] = set()  # open ones
 
     def create(self, filename: str):
         entry = self.plan.get(filename)
         if entry is None:
             return _NullWriter()
-        w = _SpillWriter(self.tree, *entry)
-        self.writers.append(w)
-        return w
+        return _SpillWriter(self.tree, *entry, self.writers)
 
 
-@dataclass
+@dataclass(slots=True)
 class _Unpacked:
-    """A member unpacked to the temporary folder, or set aside (`reason`), registered in scan order."""
+    """A member unpacked to the temporary folder (`disk`), or set aside (`reason`), registered in scan order."""
 
     vpath: str
-    disk: Path | None
+    disk: str | None
     size: int
     reason: str | None = None
+
+
+class _Cancelled(RawFileError):
+    """Unpacking stopped because the build is stopping (an interrupt, or an error in another archive)."""
 
 
 class RawFile:
@@ -483,6 +497,7 @@ class RawTree:
         self._entries = 0
         self._pending_unpack: dict = {}  # vpath -> Future of an archive being unpacked in the background
         self._tmp_lock = threading.Lock()
+        self._cancel = threading.Event()  # set when the tree is closed or an unpack fails: unpack threads stop
         self._reserved = 0  # bytes promised to the temporary folder
         self._written = 0  # bytes written there
         try:
@@ -647,9 +662,7 @@ class RawTree:
                         if len(out) > self.limits.files:
                             return None
             elif kind == "7z":
-                import py7zr
-
-                with py7zr.SevenZipFile(disk) as z:
+                with _open_7z(disk, self.limits) as z:
                     for f in z.files:
                         name = safe_member_name(f.filename, vpath)
                         if not (f.is_directory or f.is_symlink) and name and not is_litter(name):
@@ -682,7 +695,7 @@ class RawTree:
             if m.reason is not None:
                 self._add(m.vpath, -1, LITTER, reason=m.reason)
             elif archive_kind(m.vpath):
-                self._add_archive(m.disk, m.vpath, archive_kind(m.vpath), depth + 1)
+                self._add_archive(Path(m.disk), m.vpath, archive_kind(m.vpath), depth + 1)
             else:
                 self._add_abs(m.vpath, m.disk, m.size)
 
@@ -791,8 +804,19 @@ class RawTree:
             with errors.signals_deferred():  # an interrupt inside submit() would leave an unjoined worker
                 for disk, vpath in todo:
                     self._pending_unpack[vpath] = pool.submit(self._unpack, disk, vpath, archive_kind(vpath))
-            for fut in self._pending_unpack.values():  # surface the first error before scanning
-                fut.exception()
+            try:
+                for fut in self._pending_unpack.values():  # surface the first error before scanning
+                    if fut.exception() is not None:
+                        break
+            except BaseException:  # Ctrl-C or SIGTERM while waiting: the other archives stop at their next write
+                self._cancel.set()
+                raise
+            if any(f.done() and f.exception() is not None for f in self._pending_unpack.values()):
+                self._cancel.set()  # an archive failed: the build stops, so the others need not finish
+        failed = [fut.exception() for vpath, fut in sorted(self._pending_unpack.items())
+                  if fut.exception() is not None and not isinstance(fut.exception(), _Cancelled)]
+        if failed:  # the true error (of the first archive in path order), not "unpacking stopped" of another
+            raise failed[0]
 
     def _unpack(self, disk: Path, vpath: str, kind: str) -> list[_Unpacked]:
         """Unpack a 7z or tar into the temporary folder (may run in a thread: nothing is added to the table)."""
@@ -806,7 +830,7 @@ class RawTree:
         lim = self.limits
         factory: _SpillFactory | None = None
         try:
-            with py7zr.SevenZipFile(disk) as z:
+            with _open_7z(disk, lim) as z:
                 if z.needs_password():
                     raise RawFileError(f"{vpath}: the archive is encrypted; expected an unencrypted 7z archive "
                                        "(decrypt it with 7-Zip and pass the folder)")
@@ -832,9 +856,8 @@ class RawTree:
                     else:
                         size = f.uncompressed or 0
                         total += size
-                        key = py7zr.helpers.get_sanitized_output_path(f.filename, None).as_posix()
-                        dest = self._spill_path(member)
-                        plan[key] = (dest, size, member)
+                        dest = self._spill_name(member)
+                        plan[_7z_key(f.filename)] = (dest, size, member)
                         members.append(_Unpacked(member, dest, size))
                 packed = disk.stat().st_size
                 if lim.ratio_exceeded(total, packed):
@@ -855,12 +878,17 @@ class RawTree:
             raise RawFileError(f"{vpath}: uses the {name} filter, which cytohub's 7z reader (py7zr) cannot "
                                f"decode; {_UNPACK_HINT.replace('ARCHIVE', vpath.rsplit('/', 1)[-1])}") from None
         except Exception as exc:  # py7zr raises many types (Bad7zFile, EOFError, LZMAError, CrcError...)
+            m = re.fullmatch(r"numfiles value (\d+) exceeds limit \d+", str(exc))
+            if m:  # py7zr's own count check, set from sevenz_members (see _open_7z)
+                hint = _UNPACK_HINT.replace("ARCHIVE", vpath.rsplit("/", 1)[-1])
+                raise lim.error("sevenz_members", int(m[1]), vpath, f"holds {int(m[1]):,} members (py7zr keeps "
+                                f"about 1.5 KB per member while unpacking; {hint} instead)") from None
             raise RawFileError(f"{vpath}: not a readable 7z archive ({type(exc).__name__}: {exc}); "
                                "the file may be truncated or corrupt") from None
         finally:
-            for w in factory.writers if factory else ():
+            for w in list(factory.writers) if factory else ():
                 with contextlib.suppress(Exception):
-                    w._fh.close()
+                    w.close()
         return members
 
     @staticmethod
@@ -899,7 +927,7 @@ class RawTree:
                     if is_litter(member):
                         members.append(_Unpacked(member, None, -1, _LITTER_REASON))
                         continue
-                    dest = self._spill_path(member)
+                    dest = self._spill_name(member)
                     self._reserve(m.size, member)
                     src = tf.extractfile(m)
 
@@ -941,10 +969,20 @@ class RawTree:
 
     def _spill_path(self, vpath: str) -> Path:
         """Where a member is unpacked: named from its virtual path's hash (any length or characters work)."""
+        return Path(self._spill_name(vpath))
+
+    def _spill_name(self, vpath: str) -> str:
+        """`_spill_path` as a string (a Path per member of a million-member archive costs 200 MB)."""
         h = hashlib.sha1(vpath.encode("utf-8", "surrogateescape")).hexdigest()
-        suffix = PurePosixPath(vpath).suffix
-        suffix = suffix if re.fullmatch(r"\.[A-Za-z0-9]{1,8}", suffix) else ""
-        return self._tmp() / f"{h}{suffix}"  # one flat folder: no folder to create or remove per member
+        dot = vpath.rfind(".")
+        suffix = vpath[dot:] if dot > vpath.rfind("/") else ""
+        suffix = suffix if _SUFFIX_RE.fullmatch(suffix) else ""
+        return f"{self._tmp()}{os.sep}{h}{suffix}"  # one flat folder: no folder to create or remove per member
+
+    def _check_cancelled(self, what: str) -> None:
+        """Stop unpacking (in any thread) once the build is stopping."""
+        if self._cancel.is_set():
+            raise _Cancelled(f"{what}: unpacking stopped")
 
     def _reserve(self, nbytes: int, what: str) -> None:
         """Promise `nbytes` of the temporary folder to `what`, or refuse: over `unpacked_bytes` in total, or
@@ -995,6 +1033,7 @@ class RawTree:
         n = 0
         try:
             while chunk := src.read(_CHUNK):
+                self._check_cancelled(what)
                 n += len(chunk)
                 if n > declared:
                     raise RawFileError(f"{what}: unpacks to more than the {declared} bytes its header declares; the "
@@ -1215,6 +1254,7 @@ class RawTree:
 
     # ----------------------------------------------------------------- lifecycle
     def close(self) -> None:
+        self._cancel.set()
         for fut in self._pending_unpack.values():
             with contextlib.suppress(BaseException):
                 fut.result()
@@ -1235,6 +1275,37 @@ class RawTree:
 
 
 _LITTER_REASON = "operating-system metadata file"
+_SUFFIX_RE = re.compile(r"\.[A-Za-z0-9]{1,8}")
+
+
+_7Z_HEADER_BYTES = 64 * 2**20  # a 7z's decoded header (names, sizes): 26 MB for 171,375 members of 60-char paths
+_7z_bounds = threading.Lock()
+
+
+def _open_7z(disk: Path, lim: Limits):
+    """py7zr.SevenZipFile for `disk`, with py7zr's own header checks set from `lim` first: at most
+    `sevenz_members` members (py7zr refuses a larger count before it makes a dict per member, about 1.5 KB
+    each by the end of unpacking: a 2 MB 7z of a million empty members took 2.7 GB) and a decoded header of
+    at most 64 MiB (py7zr's default is 256 MiB, held in memory)."""
+    import py7zr
+    from py7zr import archiveinfo
+
+    with _7z_bounds:  # module globals of py7zr, read while it parses the header
+        archiveinfo.MAX_NUMFILES = min(lim.sevenz_members, 1 << 23)
+        archiveinfo.MAX_HEADER_SIZE = min(_7Z_HEADER_BYTES, 1 << 28)
+    return py7zr.SevenZipFile(disk)
+
+
+def _7z_key(filename: str) -> str:
+    """The name py7zr hands the writer factory for a member: `get_sanitized_output_path(name, None)` as posix,
+    computed without its per-member realpath() (py7zr 1.x: `_sanitize_member_name`); names RawTree accepts
+    (relative, no '..') are the same either way."""
+    import py7zr
+
+    sanitize = getattr(py7zr.helpers, "_sanitize_member_name", None)
+    if sanitize is None:
+        return py7zr.helpers.get_sanitized_output_path(filename, None).as_posix()
+    return PurePosixPath(sanitize(filename)).as_posix()
 _LINK_MEMBER = "symbolic link member; links in archives are never followed"
 
 
