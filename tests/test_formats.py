@@ -671,3 +671,36 @@ def test_mat_v5_declared_sizes_are_checked_before_loading(tmp_path, monkeypatch)
     assert len(bomb) < 10_000
     with pytest.raises(matlab.MatSafetyError, match="bomb.mat: variables inflate to over 1,048,576 bytes"):
         matlab.MatFile(RawTree(tmp_path / "m").get("bomb.mat"))
+
+
+def test_mat_v5_compressed_element_is_walked_to_its_end(tmp_path):
+    import io
+    import struct
+
+    import scipy.io
+
+    buf = io.BytesIO()
+    scipy.io.savemat(buf, {"a": np.arange(4, dtype=np.uint8)}, do_compression=True)
+    data = buf.getvalue()
+    mtype, n = struct.unpack_from("<II", data, 128)
+    assert mtype == 15  # miCOMPRESSED
+
+    def padded(junk: bytes) -> bytes:  # bytes after the zlib stream, inside the element
+        return data[:128] + struct.pack("<II", 15, n + len(junk)) + data[136:136 + n] + junk
+
+    (tmp_path / "m").mkdir()
+    (tmp_path / "m" / "ok.mat").write_bytes(padded(b"\xff" * 8))  # scipy reads past a few such bytes
+    with matlab.MatFile(RawTree(tmp_path / "m").get("ok.mat")) as mf:
+        assert mf.array("a").tolist() == [[0, 1, 2, 3]]
+    # the walk reads 1 MiB at a time: past the stream's end it must skip the rest of the element, not take the
+    # next tag from these 0xFF bytes (which skips to the end of the file, the next variable unchecked)
+    bomb = _v5_element(15, zlib.compress(_v5_matrix(6, (100_000, 100_000))))
+    (tmp_path / "m" / "next.mat").write_bytes(padded(b"\xff" * (1 << 20)) + bomb)
+    with pytest.raises(matlab.MatSafetyError, match=r"next.mat: a MATLAB array declares 100000 x 100000 values"):
+        matlab.MatFile(RawTree(tmp_path / "m").get("next.mat"))
+    # a compressed element that inflates to more than its tag declares (16 bytes of body, 64 inflated)
+    (tmp_path / "m" / "over.mat").write_bytes(_v5_file(_v5_element(15, zlib.compress(struct.pack("<II", 14, 16)
+                                                                                      + bytes(64)))))
+    with pytest.raises(RawFileError, match="over.mat: a compressed variable inflates to more than the 24 bytes "
+                                           "it declares"):
+        matlab.MatFile(RawTree(tmp_path / "m").get("over.mat"))

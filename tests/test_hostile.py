@@ -331,3 +331,42 @@ def test_an_interrupt_stops_archives_being_unpacked_at_once(tmp_path):
     first, second = res.stdout.strip().splitlines()
     assert first.startswith("stopped after ") and float(first.split()[2]) < 1.2, first
     assert second == "[]"
+
+
+_MAT_BOMB = """
+import struct, zlib
+from pathlib import Path
+from cytohub.errors import RawFileError
+from cytohub.formats import matlab
+from cytohub.raw import RawTree
+
+# a v5 MAT-file whose compressed element declares a 3 GiB variable and inflates to it (3 MB on disk): the
+# zlib stream is the tag, then one full-flushed deflate block of 16 MiB of zeros repeated 192 times (a full
+# flush resets the history, so each repeat inflates alone), then the end and the Adler-32 of it all
+n, zeros = 3 << 30, bytes(1 << 24)
+tag = struct.pack("<II", 14, n)
+c = zlib.compressobj(9)
+head = c.compress(tag) + c.flush(zlib.Z_FULL_FLUSH)
+block = c.compress(zeros) + c.flush(zlib.Z_FULL_FLUSH)
+end = c.flush()[:-4]
+a = zlib.adler32(tag)
+adler = ((a >> 16) + n * (a & 0xFFFF)) % 65521 << 16 | a & 0xFFFF  # each zero byte adds A to B, leaves A
+body = head + block * (n // len(zeros)) + end + struct.pack(">I", adler)
+header = b"MATLAB 5.0 MAT-file".ljust(116, b" ") + bytes(8) + struct.pack("<H", 0x0100) + b"IM"
+Path("raw").mkdir()
+Path("raw/bomb.mat").write_bytes(header + struct.pack("<II", 15, len(body)) + body)
+with RawTree("raw") as tree:
+    try:
+        matlab.MatFile(tree.files()[0])
+    except RawFileError as exc:
+        print(exc)
+"""
+
+
+def test_mat_v5_compressed_bomb_is_refused_from_its_declared_size(tmp_path):
+    """A 3 MB v5 .mat declaring a 3 GiB variable used to be inflated up to the limit (then copied) before it was
+    refused: 2.2 GB of memory and 4 s at 1 GiB; now 0.2 s, nothing inflated past the variable's tag."""
+    res = run_limited(_MAT_BOMB, tmp_path, as_bytes=900_000_000)
+    assert res.returncode == 0, res.stderr[-2000:]
+    assert res.stdout.startswith("bomb.mat: variables inflate to over 536,870,912 bytes (a compressed variable "
+                                 "declares 3,221,225,480 bytes once inflated; refused before inflating it")

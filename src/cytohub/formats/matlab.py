@@ -18,13 +18,14 @@ Trust boundary. A MAT-file is untrusted input, so:
   does not resolve inside it, is refused when opened; every dataset is checked for external storage and
   virtual layout before it is read (also datasets reached only through object references), and its declared
   size against the limit before any byte is read.
-* v5: the file's structure is walked before scipy reads it: compressed variables are inflated with a bound,
-  and every array's declared dimensions are checked against the limit (and a cell's or struct's element count
-  against the bytes that could hold it), so a few-KB file cannot make scipy allocate gigabytes.
+* v5: the file's structure is walked before scipy reads it: a compressed variable is refused from the size
+  its first inflated bytes declare and inflated no further than that, and every array's declared dimensions
+  are checked against the limit (and a cell's or struct's element count against the bytes that could hold
+  it), so a few-KB file cannot make scipy allocate gigabytes.
 Limits (environment variables; defaults and parsing in `cytohub.limits`):
   CYTOHUB_MAX_ARRAY_BYTES  largest single array, declared (default 256 MiB; the largest real arrays, ISBI 2014
                            512 x 512 doubles and Cx22 512 x 512 masks, are 2 MiB and 256 KiB)
-  CYTOHUB_MAX_MAT_BYTES    largest total of a v5 file's variables after decompression (default 1 GiB)
+  CYTOHUB_MAX_MAT_BYTES    largest total of a v5 file's variables after decompression (default 512 MiB)
 """
 
 from __future__ import annotations
@@ -337,9 +338,9 @@ def check_mat(path: Path, where: str) -> None:
                 return
             mtype, nbytes = struct.unpack(endian + "II", tag)
             if mtype == _MI_COMPRESSED:
-                body = _inflate(fh, nbytes, MAX_MAT_BYTES - total, where)
+                body = _inflate(fh, nbytes, MAX_MAT_BYTES - total, endian, where)
                 total += len(body)
-                _check_elements(body, endian, where)
+                _check_elements(memoryview(body), endian, where)  # slices of a memoryview are not copies
             else:
                 if mtype != _MI_MATRIX:
                     fh.seek(nbytes + (-nbytes % 8), 1)
@@ -351,7 +352,7 @@ def check_mat(path: Path, where: str) -> None:
                 body = fh.read(nbytes)
                 if len(body) < nbytes:
                     raise RawFileError(f"{where}: truncated MAT-file (a variable runs past the end)")
-                _check_matrix(body, endian, where, 0)
+                _check_matrix(memoryview(body), endian, where, 0)
                 fh.seek(-nbytes % 8, 1)
 
 
@@ -382,25 +383,42 @@ def _check_v4(fh, size: int, where: str) -> None:
         fh.seek(pos)
 
 
-def _inflate(fh, nbytes: int, room: int, where: str) -> bytes:
+def _inflate(fh, nbytes: int, room: int, endian: str, where: str) -> bytearray:
+    """The inflated body of a miCOMPRESSED element (`nbytes` compressed bytes at `fh`): one data element whose
+    tag is inflated first, so an element declaring more than `room` bytes is refused before the rest is
+    inflated (a 3 MB file declaring a 3 GiB variable used to be inflated to the limit first: 2.2 GB of memory
+    at 1 GiB), and inflating past what the tag declares is refused too. Bytes of the element after the end of
+    its zlib stream are skipped, as scipy does, so the next element is read from where scipy reads it."""
     z = zlib.decompressobj()
     out = bytearray()
     left = nbytes
-    while left > 0:
-        chunk = fh.read(min(left, 1 << 20))
+    limit = 8  # bytes wanted so far: the tag, then the element it declares (8-byte aligned)
+    while left > 0 or z.unconsumed_tail:
+        chunk = z.unconsumed_tail
         if not chunk:
-            raise RawFileError(f"{where}: truncated MAT-file (a compressed variable runs past the end)")
-        left -= len(chunk)
+            chunk = fh.read(min(left, 1 << 20))
+            if not chunk:
+                raise RawFileError(f"{where}: truncated MAT-file (a compressed variable runs past the end)")
+            left -= len(chunk)
         try:
-            out += z.decompress(chunk, max(1, room + 1 - len(out)))
-            while z.unconsumed_tail and len(out) <= room:
-                out += z.decompress(z.unconsumed_tail, max(1, room + 1 - len(out)))
+            out += z.decompress(chunk, max(1, limit + 1 - len(out)))
         except zlib.error as exc:
             raise RawFileError(f"{where}: a compressed variable does not inflate ({exc})") from None
-        if len(out) > room:
-            raise MatSafetyError(f"{where}: variables inflate to over {MAX_MAT_BYTES:,} bytes (set "
-                                 "CYTOHUB_MAX_MAT_BYTES to raise it)")
-    return bytes(out)
+        if limit == 8 and len(out) >= 8:
+            first, second = struct.unpack_from(endian + "II", out, 0)
+            declared = 8 if first >> 16 else 8 + second + (-second % 8)
+            if declared > room:
+                raise MatSafetyError(f"{where}: variables inflate to over {MAX_MAT_BYTES:,} bytes (a compressed "
+                                     f"variable declares {declared:,} bytes once inflated; refused before inflating "
+                                     "it; set CYTOHUB_MAX_MAT_BYTES to raise the limit)")
+            limit = declared
+        if len(out) > limit:
+            raise RawFileError(f"{where}: a compressed variable inflates to more than the {limit:,} bytes it "
+                               "declares; the file is corrupt or crafted")
+        if z.eof:
+            break
+    fh.seek(left, 1)  # the element's bytes after its zlib stream (scipy seeks past them too)
+    return out
 
 
 def _tag(buf: bytes, pos: int, endian: str, where: str) -> tuple[int, int, int, int]:
