@@ -121,3 +121,19 @@ def test_real_files_are_not_marked(tmp_path):
     assert res.report["synthetic"] is False and res.report["synthetic_marker"] is None
     assert res.report["completeness"]["checked"] is False  # nothing is published to compare with
     assert "[SYNTHETIC]" not in (tmp_path / "out" / "README.md").read_text()
+
+
+@pytest.mark.parametrize("content", [b"[" * 200_000, b"0," * 100_000, b"\xff\xfe not json", b"[1, 2]"],
+                         ids=["deep", "large", "not-json", "not-object"])
+def test_a_hostile_marker_file_still_marks_the_download(content, tmp_path):
+    """The marker file is raw input like any other: deeply nested, oversized or malformed content is not parsed
+    past its size check and never fails the build; the download is still marked, with unknown fields."""
+    from cytohub.raw import RawTree
+
+    raw = tmp_path / "raw"
+    raw.mkdir()
+    (raw / synth.MARKER).write_bytes(content)
+    with RawTree(raw) as tree:
+        mark = synth.detect(tree)
+    assert mark is not None and mark["found_in"] == synth.MARKER
+    assert (mark["corpus"], mark["scale"], mark["seed"]) == (None, None, None)

@@ -114,6 +114,9 @@ def mat_header_text(default: str) -> str:
     return default if mark is None else f"MATLAB 5.0 MAT-file, {mark}"
 
 
+MARKER_MAX_BYTES = 64 * 1024  # a marker file written by `synthesize` holds a few hundred bytes
+
+
 def detect(tree: RawTree) -> dict | None:
     """The synthetic mark of a raw download, or None when nothing in it is marked.
 
@@ -125,11 +128,13 @@ def detect(tree: RawTree) -> dict | None:
     raw root) and `scales` (every scale any mark claims)."""
     found: list[tuple[dict, str]] = []
     for f in tree.named(MARKER):
-        try:
+        try:  # the file marks the download whatever it holds; a genuine one is a few hundred bytes of JSON
+            if f.size > MARKER_MAX_BYTES:
+                raise ValueError("too large for a marker file")
             data = json.loads(f.read_bytes())
             found.append(({"corpus": data.get("corpus"), "scale": data.get("scale"), "seed": data.get("seed")},
                           f.path))
-        except (ValueError, AttributeError):
+        except (ValueError, AttributeError, RecursionError):
             found.append(({"corpus": None, "scale": None, "seed": None}, f.path))
     for disk, rel in _user_files(Path(tree.root)):
         if rel.rsplit("/", 1)[-1] == MARKER:
