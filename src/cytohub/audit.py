@@ -151,7 +151,8 @@ def _rows(folder: Path) -> Iterator[tuple[str, str, bytes | None, str | None]]:
     import pyarrow.parquet as pq
 
     data = folder / "data"
-    shards = sorted(p for p in data.glob("*.parquet") if SHARD_RE.match(p.name)) if data.is_dir() else []
+    # a build's shards lie in data/, a mix's in data/<source>/
+    shards = sorted(p for p in data.rglob("*.parquet") if SHARD_RE.match(p.name)) if data.is_dir() else []
     if not shards:
         raise CytohubError(f"{folder}: no Parquet shards under data/; expected a build folder made by "
                            "`cytohub build` (or `cytohub mix`)")

@@ -534,8 +534,13 @@ def card(folder: Annotated[Path, typer.Argument(help="A build folder.")], quiet:
 
     report = read_report(folder)
     try:
-        b = registry.get(report["builder"]["name"])
-        files = {"README.md": render_card(b, report), CROISSANT: croissant_json(b, report)}
+        if report.get("kind") == "mix":  # a `cytohub mix` folder: card, LICENSE.md, croissant.json from its report
+            from cytohub.mix import card_files
+
+            files = card_files(report)
+        else:
+            b = registry.get(report["builder"]["name"])
+            files = {"README.md": render_card(b, report), CROISSANT: croissant_json(b, report)}
     except (ValueError, KeyError, TypeError) as exc:
         raise CytohubError(f"{folder / 'build-report.json'}: not a cytohub build report ({errors.describe(exc)})") \
             from None
@@ -571,6 +576,72 @@ def audit(
         raise typer.Exit(1)
 
 
+# --------------------------------------------------------------------------------------------- mix
+@app.command("mix")
+@friendly
+def mix_(
+    args: Annotated[list[str] | None, typer.Argument(
+        metavar="[NAME] [BUILD_DIR]...", help="The mix's name (a Hub repo name; omitted with --recipe, which names "
+                                               "it), then more build folders (as --from).",
+        show_default=False)] = None,
+    from_: Annotated[list[Path] | None, typer.Option(
+        "--from", help="A build folder of one source corpus (made by `cytohub build`); repeat it, or list the "
+                       "folders after it (`--from a b c`).", show_default=False)] = None,
+    taxonomy: Annotated[str | None, typer.Option(help="Taxonomy tree whose nodes become the classes: bethesda-2014, "
+                                                      "hematopoiesis, breast-yokohama-2020, effusion-issfc-2020, "
+                                                      "urine-paris-2.0.", show_default=False)] = None,
+    depth: Annotated[int | None, typer.Option(help="Cut the tree at this depth (1 = its top level; default 1).",
+                                              show_default=False)] = None,
+    recipe: Annotated[str | None, typer.Option(help="A named benchmark fixing tree, depth and corpora: "
+                                                    "cervical-bethesda or haematology-lineage.",
+                                               show_default=False)] = None,
+    out: Annotated[Path | None, typer.Option(help="Build folder to create (default: out/NAME).",
+                                             show_default=False)] = None,
+    allow_leakage: Annotated[bool, typer.Option("--allow-leakage", help="Write the mix even when an image or a "
+                                                                        "group is in two splits of a configuration "
+                                                                        "(the card states the counts).")] = False,
+    allow_missing: Annotated[bool, typer.Option("--allow-missing", help="With --recipe, mix without some of its "
+                                                                        "corpora (the card says which).")] = False,
+    audit_threshold: Annotated[int, typer.Option(help="Near duplicate: pHash distance <= this many of 64 bits.")]
+    = 4,
+    max_shard_size: Annotated[str, typer.Option(help="Largest Parquet shard, e.g. 500MB, 2GB.")] = "500MB",
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace --out if it exists.")] = False,
+    quiet: Quiet = False,
+) -> None:
+    """Mix build folders into one benchmark labelled on the harmonized taxonomy (a `source` column, each
+    corpus's own splits, one holdout-SOURCE configuration per corpus), audited for duplicates across splits."""
+    words = list(args or [])
+    name = None if recipe else (words.pop(0) if words else None)
+    sources = [*(from_ or []), *(Path(w) for w in words)]
+    from cytohub.build import parse_size
+    from cytohub.mix import mix as run_mix
+
+    target = out or Path("out") / (name or recipe or "mix")
+    with _progress(quiet) as progress:
+        task = progress.add_task("mix: reading sources", total=None)
+
+        def note(msg, n=None):
+            progress.update(task, description=f"mix: {msg}", **({} if n is None else {"completed": n}))
+
+        result = run_mix(name, sources, target, taxonomy=taxonomy, depth=depth, recipe=recipe,
+                         allow_leakage=allow_leakage, allow_missing=allow_missing, audit_threshold=audit_threshold,
+                         overwrite=overwrite, max_shard_bytes=parse_size(max_shard_size), progress=note)
+    if quiet:
+        return
+    r = result.report
+    parts = ", ".join(f"{s} {v['num_examples']}" for s, v in r["splits"].items())
+    left = sum(sum(s["left_out"].values()) for s in r["sources"])
+    out_console.print(f"mixed {r['mix']['name']}: {r['num_rows']} rows ({parts}) from "
+                      f"{', '.join(s['corpus'] for s in r['sources'])} on {r['mix']['taxonomy']} depth "
+                      f"{r['mix']['depth']} ({len(r['mix']['classes'])} classes), {left} rows left out, "
+                      f"{len(r['configs'])} configurations, {result.seconds:.1f} s -> {result.out}"
+                      + (" [yellow](synthetic)[/]" if r["synthetic"] else ""), highlight=False)
+    leaking = [c for c, v in r["audit"].get("configs", {}).items() if v["pairs"] or v["groups"]]
+    if leaking:
+        out_console.print(f"[yellow]leakage allowed[/] in {', '.join(leaking)} (counts in the card)",
+                          highlight=False)
+
+
 # --------------------------------------------------------------------------------------------- push
 @app.command()
 @friendly
@@ -599,7 +670,7 @@ def push(
         raise CytohubError(f"--repo {repo!r}: expected ORG/NAME, e.g. my-lab/cccid")
     if not folder.is_dir():
         raise CytohubError(f"{folder} is not a folder; expected a build folder made by `cytohub build`")
-    from cytohub.hub import Publisher, check_publishable, validate_for_push
+    from cytohub.hub import Publisher, check_publishable, redistribution, validate_for_push
 
     if quiet:
         from huggingface_hub.utils import disable_progress_bars
@@ -610,8 +681,7 @@ def push(
         err_console.print(f"leaving out {len(build.left_out)} file(s) the build did not write: "
                           + ", ".join(build.left_out[:10]) + (" ..." if len(build.left_out) > 10 else ""),
                           highlight=False)
-    b = registry.get(build.report["builder"]["name"])
-    gated = b.redistribution == "gated"
+    gated = redistribution(build.report)[0] == "gated"  # a mix: the strictest of its sources
     publisher = Publisher(token=token, note=(lambda m: None) if quiet else
                           (lambda m: err_console.print(f"[dim]{m}[/]", highlight=False)))
 

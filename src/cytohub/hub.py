@@ -33,6 +33,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import time
 from collections.abc import Callable
@@ -117,8 +118,12 @@ def check_publishable(folder: Path, private: bool, allow_synthetic: bool, ignore
         raise CytohubError(f"{folder} was built from synthetic raw data (its card says so); pushing it would "
                            "publish drawn pixels as if they were the corpus. Pass --allow-synthetic if that "
                            "is really what you want (e.g. to test publishing).")
-    b = registry.get(report["builder"]["name"])
-    if b.redistribution == "forbidden" and not private:
+    level, corpora = redistribution(report)
+    if level == "forbidden" and not private:
+        if report.get("kind") == "mix":
+            raise CytohubError(f"this mix holds rows of {', '.join(corpora)}, whose license does not allow "
+                               "redistribution: it may only be pushed to a private repo (--private), for your own use")
+        b = registry.get(report["builder"]["name"])
         raise CytohubError(f"the license of {b.name} ({b.license_name or b.license}) does not allow "
                            "redistribution: it may only be pushed to a private repo (--private), for your own use")
     return Build(folder, report, files, left_out=check.extra)
@@ -156,6 +161,28 @@ def _xet_uploads() -> bool:
     except ImportError:  # a client without the check: assume Xet (the client then hashes while uploading)
         return True
     return is_xet_available()
+
+
+def redistribution(report: dict) -> tuple[str, list[str]]:
+    """The redistribution rule (`allowed`, `gated` or `forbidden`) of a build folder's report, and the corpora
+    that impose it. A build: its corpus's builder's. A mix (`kind: "mix"`, see `cytohub.mix`): the strictest
+    among its sources (forbidden > gated > allowed), each source taken as the stricter of what the mix recorded
+    and what this cytohub's builder declares now (a corpus unknown here keeps its recorded rule)."""
+    from cytohub.builder import REDISTRIBUTION  # least to most strict
+
+    if report.get("kind") != "mix":
+        b = registry.get(report["builder"]["name"])
+        return b.redistribution, [b.name]
+    levels: dict[str, str] = {}
+    for s in report.get("sources", []):
+        level = s.get("redistribution") if s.get("redistribution") in REDISTRIBUTION else "forbidden"
+        with contextlib.suppress(CytohubError):  # a corpus this cytohub does not know keeps its recorded rule
+            level = max(level, registry.get(s["corpus"]).redistribution, key=REDISTRIBUTION.index)
+        levels[s["corpus"]] = level
+    if not levels:
+        return "forbidden", []
+    top = max(levels.values(), key=REDISTRIBUTION.index)
+    return top, sorted(c for c, v in levels.items() if v == top)
 
 
 class Publisher:

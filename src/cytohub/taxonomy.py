@@ -62,6 +62,35 @@ class Taxonomy:
                             for n in self.nodes.values() if n.tree in wanted)
         return list(out)
 
+    def is_leaf(self, node_id: str) -> bool:
+        """True when no node has `node_id` as its parent."""
+        return all(n.parent != node_id for n in self.nodes.values())
+
+    def at_depth(self, node_id: str, depth: int) -> str | None:
+        """The class of `node_id` when its tree is cut at `depth` (1 = the roots, e.g. Bethesda `NILM`, `ASC`;
+        2 = their children, e.g. `ASC-US`): its ancestor at that depth; the node itself when it is a leaf
+        above that depth (nothing finer exists, e.g. `LSIL` at depth 2); None when it is not a leaf and lies
+        above that depth (a row labelled only `ASC` cannot honestly be called `ASC-US` or `ASC-H`).
+        Raises KeyError for an unknown node and ValueError for a depth below 1."""
+        if depth < 1:
+            raise ValueError(f"taxonomy depth must be >= 1 (1 = the roots of a tree), got {depth}")
+        path = self.ancestors(node_id)
+        if len(path) >= depth:
+            return path[depth - 1]
+        return node_id if self.is_leaf(node_id) else None
+
+    def classes_at_depth(self, tree: str, depth: int) -> list[str]:
+        """Every class a cut of `tree` at `depth` can give (see `at_depth`): the nodes at that depth and the
+        leaves above it, in the tree file's order. Raises KeyError for an unknown tree."""
+        if tree not in self.trees:
+            raise KeyError(tree)
+        return [n.id for n in self.nodes.values()
+                if n.tree == tree and self.at_depth(n.id, depth) == n.id]
+
+    def max_depth(self, tree: str) -> int:
+        """The depth of the deepest node of `tree` (1 for a flat tree)."""
+        return max(len(self.ancestors(n.id)) for n in self.nodes.values() if n.tree == tree)
+
 
 @cache
 def load_taxonomy() -> Taxonomy:

@@ -184,16 +184,19 @@ def _check_content(v: Validation, folder: Path, progress, full: bool, sample_row
             v.problem("card", f"{card_path}: the body has no {section!r} section")
     _check_markings(v, card_path, meta, card.text)
 
-    info = meta.get("dataset_info") or {}
+    mix = _mix_hook(v.report)
+    info = (mix.dataset_info(meta) if mix else meta.get("dataset_info")) or {}
     try:
         feats = Features._from_yaml_list(info["features"])
         class_names = class_names_of(feats)
     except Exception as exc:
         v.problem("schema", f"{card_path}: dataset_info.features is not readable ({exc})")
         return
-    if not same_schema(feats, class_names):
-        v.problem("schema", f"{card_path}: dataset_info.features is not cytohub schema v{SCHEMA_VERSION}")
-    _check_builder_classes(v, card_path, class_names)
+    if not (mix.same_schema(feats, class_names) if mix else same_schema(feats, class_names)):
+        v.problem("schema", f"{card_path}: dataset_info.features is not cytohub schema v{SCHEMA_VERSION}"
+                            + (" plus `source` (a mix)" if mix else ""))
+    if not mix:  # a mix's classes are a taxonomy cut, not a builder's
+        _check_builder_classes(v, card_path, class_names)
     expected = {s["name"]: s["num_examples"] for s in info.get("splits", []) if "name" in s}
     if not expected:
         v.problem("card", f"{card_path}: dataset_info.splits lists no splits")
@@ -206,12 +209,14 @@ def _check_content(v: Validation, folder: Path, progress, full: bool, sample_row
         v.problem("counts", f"{card_path}: the card's splits {expected} differ from the report's {reported}")
 
     # 3-5. shards, rows, images
-    shards = _shards(v, folder / "data")
+    shards = mix.shards(v.problem, folder / "data") if mix else _shards(v, folder / "data")
     if set(shards) != set(expected):
         v.problem("splits", f"{folder / 'data'}: shards for splits {sorted(shards)} but the card lists "
                             f"{sorted(expected)}")
-    state = _RowState(class_count=len(class_names), synthetic=bool(v.report.get("synthetic")))
-    opened_by_split = {split: [s for s in (_open_shard(v, p, feats, v.report) for p in paths) if s is not None]
+    state = _RowState(class_count=len(class_names), synthetic=bool(v.report.get("synthetic")), mix=mix)
+    wanted = mix.features(class_names) if mix else features(class_names)
+    opened_by_split = {split: [s for s in (_open_shard(v, p, feats, v.report, wanted) for p in paths)
+                               if s is not None]
                        for split, paths in sorted(shards.items())}
     # 6. the readers: `datasets` is imported on a thread while the rows are checked; load_dataset itself runs
     # in stage 2 on the calling thread (run on a thread beside the row checks, pyarrow aborted the interpreter
@@ -242,6 +247,17 @@ def _check_content(v: Validation, folder: Path, progress, full: bool, sample_row
     if loader is not None:
         deferred.append(lambda: loader.result() and [v.problem("load", message)
                                                      for message in _load_problems(folder, ends, full)])
+
+
+def _mix_hook(report: dict):
+    """The checks that differ for a `cytohub mix` folder (report `kind: "mix"`; `cytohub.mix.ValidateHook`): its
+    default configuration's dataset_info, the schema plus `source`, shards under data/<source>/ and each row's
+    source; None for a corpus build."""
+    if report.get("kind") != "mix":
+        return None
+    from cytohub.mix import validate_hook
+
+    return validate_hook(report)
 
 
 def _ends(opened: list[_Shard]) -> tuple[str | None, str | None, _Shard | None]:
@@ -318,14 +334,16 @@ def _shards(v: Validation, data: Path) -> dict[str, list[Path]]:
     return result
 
 
-def _open_shard(v: Validation, path: Path, feats: Features, report: dict) -> _Shard | None:
+def _open_shard(v: Validation, path: Path, feats: Features, report: dict, expected: Features) -> _Shard | None:
+    """Open a shard and check its exact Arrow schema against `expected` (the unified schema with the card's
+    classes; for a mix, plus `source`), its features metadata against the card's and its cytohub metadata."""
     try:
         pf = pq.ParquetFile(path)
     except Exception as exc:
         v.problem("shards", f"{path}: not a readable Parquet file ({exc})")
         return None
     actual = pf.schema_arrow.remove_metadata()
-    wanted = features(class_names_of(feats)).arrow_schema.remove_metadata()
+    wanted = expected.arrow_schema.remove_metadata()
     if not actual.equals(wanted):
         names, want = actual.names, wanted.names
         extra = [n for n in names if n not in want]
@@ -385,6 +403,7 @@ def _sample(shards: list[_Shard], k: int, seed: int, split: str) -> dict[tuple[P
 class _RowState:
     class_count: int
     synthetic: bool
+    mix: Any = None  # `cytohub.mix.ValidateHook` for a mix
     ids: set[str] = field(default_factory=set)
     group_split: dict[str, str] = field(default_factory=dict)
 
@@ -396,9 +415,11 @@ def _check_shard_rows(v: Validation, shard: _Shard, split: str, state: _RowState
     pf = pq.ParquetFile(shard.path)
     count = 0
     for rg in range(len(shard.row_groups)):
-        small = pf.read_row_group(rg, columns=SMALL_COLUMNS).to_pylist()
+        small = pf.read_row_group(rg, columns=SMALL_COLUMNS + (state.mix.columns if state.mix else [])).to_pylist()
         for row in small:
             _check_row(v, shard.path, split, row, state)
+            if state.mix:
+                state.mix.check_row(v.problem, f"{shard.path.name}: row {row['id']!r}", shard.path, row)
         count += len(small)
         rows = set(range(len(small))) if full else (chosen or {}).get((shard.path, rg), set())
         if rows:

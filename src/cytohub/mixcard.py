@@ -1,0 +1,322 @@
+"""The dataset card of a mix (README.md) and, when its sources' licenses differ, its LICENSE.md.
+
+Everything comes from the mix's build report (`cytohub.mix`), so `cytohub card DIR` regenerates both without
+mixing again. The card gives: the configurations and how to load them, rows per source, split and class, the
+mapping table of every source (native class -> harmonized node -> class of the mix, or why the rows were left
+out), the duplicate audit, every source's citation, license and attribution, and provenance.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from datasets import DatasetInfo, SplitDict, SplitInfo
+from huggingface_hub import DatasetCard, DatasetCardData
+
+from cytohub.card import DISCLAIMER, SYNTHETIC_TAG, _figures, _table, size_category
+from cytohub.mix import HOLDOUT_PREFIX, LICENSE_FILE, REASONS, SOURCE_COLUMN, TRAINING_SPLITS, mix_features
+from cytohub.schema import FIELDS
+
+MULTIPLE_LICENSES = "multiple-licenses"  # the card's license_name when the sources' licenses differ
+
+
+def _license_text(s: dict[str, Any]) -> str:
+    if s["license"] == "other":
+        return f"{s['license_name']} ({s['license_link']})"
+    return s["license"]
+
+
+def _licenses(report: dict[str, Any]) -> list[str]:
+    return sorted({_license_text(s) for s in report["sources"]})
+
+
+def license_yaml(report: dict[str, Any]) -> dict[str, Any]:
+    """`license` (and `license_name`, `license_link`) for the card's YAML: the sources' license when they
+    share one; else `other`, named `multiple-licenses`, linking LICENSE.md (each source's terms)."""
+    srcs = report["sources"]
+    if len(_licenses(report)) == 1:
+        s = srcs[0]
+        if s["license"] == "other":
+            return {"license": "other", "license_name": s["license_name"], "license_link": s["license_link"]}
+        return {"license": s["license"]}
+    return {"license": "other", "license_name": MULTIPLE_LICENSES, "license_link": LICENSE_FILE}
+
+
+def license_file(report: dict[str, Any]) -> str | None:
+    """LICENSE.md of a mix whose sources' licenses differ (None when they share one)."""
+    if len(_licenses(report)) == 1:
+        return None
+    lines = [f"# Licenses of {report['mix']['name']}", "",
+             "This dataset mixes rows of several corpora. Each row keeps the license of its corpus (the `source` "
+             "column names it); nothing here adds rights. Redistribution follows the strictest source: "
+             f"**{report['redistribution']}**.", ""]
+    for s in report["sources"]:
+        lines += [f"## {s['pretty_name']} (`{s['corpus']}`)", "", f"- License: {_license_text(s)}",
+                  f"- Redistribution: {s['redistribution']}", f"- Homepage: {s['homepage']}"]
+        if s.get("attribution"):
+            lines.append(f"- Attribution: {s['attribution']}")
+        lines.append("")
+    lines += ["Not for clinical use.", ""]
+    return "\n".join(lines)
+
+
+def _dataset_infos(report: dict[str, Any]) -> list[dict[str, Any]]:
+    feats = mix_features(report["mix"]["classes"])
+    out = []
+    for name, cfg in report["configs"].items():
+        split_dict = SplitDict()
+        for split, v in cfg.items():
+            split_dict.add(SplitInfo(name=split, num_bytes=v["num_bytes"], num_examples=v["num_examples"]))
+        info = DatasetInfo(features=feats, splits=split_dict,
+                           dataset_size=sum(v["num_bytes"] for v in cfg.values()))._to_yaml_dict()
+        out.append({"config_name": name, **info})
+    return out
+
+
+def _config_yaml(report: dict[str, Any]) -> list[dict[str, Any]]:
+    out = []
+    for name, cfg in report["configs"].items():
+        files = [{"split": split, "path": v["data_files"] if len(v["data_files"]) > 1 else v["data_files"][0]}
+                 for split, v in cfg.items()]
+        out.append({"config_name": name, **({"default": True} if name == "default" else {}), "data_files": files})
+    return out
+
+
+def _title(report: dict[str, Any]) -> str:
+    m = report["mix"]
+    base = m["title"] or f"{m['name']}: {m['taxonomy_title']}, depth {m['depth']}"
+    return ("[SYNTHETIC] " if report["synthetic"] else "") + base
+
+
+def card_data(report: dict[str, Any]) -> DatasetCardData:
+    m = report["mix"]
+    tasks = ["image-classification"]
+    if any(s["objects"] for s in report["splits"].values()):
+        tasks.append("object-detection")
+    extra: dict[str, Any] = {}
+    if report["redistribution"] == "gated":
+        terms = "; ".join(f"{s['pretty_name']}: {_license_text(s)}" for s in report["sources"])
+        extra.update(
+            extra_gated_prompt=f"This mix holds corpora distributed under their own terms ({terms}). Access is "
+                               "granted to users who agree to every one of them.",
+            extra_gated_fields={"Name": "text", "Affiliation": "text",
+                                "I agree to use this dataset only under the license of each of its corpora and not "
+                                "for clinical use": "checkbox"})
+    return DatasetCardData(
+        pretty_name=_title(report),
+        **license_yaml(report),
+        task_categories=tasks,
+        tags=["cytohub", "cytohub-mix", "cytology", "medical", "benchmark", m["taxonomy"]]
+        + ([SYNTHETIC_TAG] if report["synthetic"] else []),
+        size_categories=[size_category(report["num_rows"])],
+        source_datasets=[f"extended|{s['homepage']}" for s in report["sources"] if s["homepage"]] or None,
+        configs=_config_yaml(report),
+        dataset_info=_dataset_infos(report),
+        **extra,
+    )
+
+
+def render_card(report: dict[str, Any]) -> str:
+    data = card_data(report)
+    body = "\n\n".join(part for part in _body(report) if part)
+    return str(DatasetCard(f"---\n{data.to_yaml()}\n---\n\n{body}\n"))
+
+
+def _body(r: dict[str, Any]):
+    m = r["mix"]
+    srcs = r["sources"]
+    classes = m["classes"]
+    splits = list(r["splits"])
+    names = ", ".join(f"{s['pretty_name']} (`{s['corpus']}`)" for s in srcs)
+    yield f"# {_title(r)}"
+    if r["synthetic"]:
+        synth = ", ".join(s["corpus"] for s in srcs if s["synthetic"])
+        yield ("> **SYNTHETIC DATA.** This mix was made by `cytohub` from builds of *synthetic* raw data ("
+               f"{synth}) that reproduce the published layouts with drawn, cell-like pixels. It contains **no real "
+               "images** and no real labels: use it to test pipelines, not to train or evaluate models.")
+    recipe = f" It follows the recipe `{m['recipe']}`." if m["recipe"] else ""
+    yield (f"A cytohub mix of {len(srcs)} corpora ({names}), labelled on *{m['taxonomy_title']}* "
+           f"(cytohub taxonomy tree `{m['taxonomy']}`, version {m['taxonomy_version']}) cut at depth {m['depth']}: "
+           f"{len(classes)} classes.{recipe}")
+    if m["description"]:
+        yield m["description"]
+    if m["recipe_corpora"]:
+        missing = [c for c in m["recipe_corpora"] if c not in {s["corpus"] for s in srcs}]
+        if missing:
+            yield (f"> **Incomplete recipe.** The recipe `{m['recipe']}` is made of {', '.join(m['recipe_corpora'])}; "
+                   f"this mix lacks {', '.join(missing)}. Results on it are not comparable with the full recipe.")
+    left = sum(sum(s["left_out"].values()) for s in srcs)
+    facts = [["Taxonomy", f"`{m['taxonomy']}` ({m['taxonomy_title']}), depth {m['depth']}"],
+             ["Classes (`label`)", ", ".join(f"`{c}`" for c in classes)],
+             ["Sources (`source`)", ", ".join(f"`{s['corpus']}`" for s in srcs)],
+             ["Rows", f"{r['num_rows']:,}"], ["Rows left out (no honest class)", f"{left:,}"],
+             ["Configurations", ", ".join(f"`{c}`" for c in r["configs"])],
+             ["Licenses", "; ".join(sorted({_license_text(s) for s in srcs}))],
+             ["Redistribution (strictest source)", r["redistribution"]]]
+    yield "## Quick facts\n\n" + _table(["", ""], facts)
+
+    holdout = next((c for c in r["configs"] if c.startswith(HOLDOUT_PREFIX)), None)
+    code = ("```python\nfrom datasets import load_dataset\n\n"
+            f'ds = load_dataset("ORG/{m["name"]}", split="{splits[0]}", streaming=True)  # every source; or a local '
+            "folder\nrow = next(iter(ds))\n"
+            'ds.features["label"].int2str(row["label"]), row["source"], row["label_path"], row["harmonized"]\n')
+    if holdout:
+        code += (f'\n# leave one corpus out: train/validation from the others, test = all of '
+                 f'{holdout[len(HOLDOUT_PREFIX):]}\n'
+                 f'dd = load_dataset("ORG/{m["name"]}", "{holdout}")\n')
+    code += "```"
+    yield "## How to load\n\n" + code
+
+    rows = []
+    for c, cfg in r["configs"].items():
+        for split, v in cfg.items():
+            rows.append([f"`{c}`", split, v["num_examples"], ", ".join(f"`{f}`" for f in v["data_files"])])
+    yield ("## Configurations\n\n`default` holds every source with its own splits. Each `holdout-<source>` "
+           f"leaves one corpus out: its `train` and `validation` come from the other sources' "
+           f"{' and '.join(TRAINING_SPLITS)} splits, its `test` is every row of the held-out corpus, whatever its "
+           "split (the other sources' test splits are not used). A holdout is made for each source when at least "
+           "one other source has a train split.\n\n" + _table(["config", "split", "rows", "data files"], rows))
+
+    aliases = [(s["corpus"], a, b) for s in srcs for a, b in s["source_splits"].items() if a != b]
+    note = ("Renamed: " + "; ".join(f"`{c}` split `{a}` -> `{b}`" for c, a, b in aliases) + ". ") if aliases else ""
+    rows = []
+    for s in srcs:
+        for a, b in s["source_splits"].items():
+            rows.append([f"`{s['corpus']}`", a, b, s["read"].get(a, 0), s["kept"].get(a, 0)])
+    yield ("## Splits\n\nEach source keeps its own splits (official, or as its build made them: see each source's "
+           "card); split names `val`, `valid` and `dev` become `validation`. " + note + "\n\n"
+           + _table(["source", "source split", "split here", "rows read", "rows kept"], rows))
+
+    labelled = any(v["labels"] for v in r["splits"].values())
+    if labelled:
+        table = []
+        for i, c in enumerate(classes):
+            counts = [r["splits"][s]["labels"].get(c, 0) for s in splits]
+            table.append([f"{i}: `{c}`", m["class_titles"][c], *counts, sum(counts)])
+        none = [r["splits"][s]["num_examples"] - sum(r["splits"][s]["labels"].values()) for s in splits]
+        if sum(none):
+            table.append(["-1: (no label)", "rows kept through their objects", *none, sum(none)])
+        yield ("## Classes\n\n`label` = the row's `harmonized` node cut at depth "
+               f"{m['depth']} of `{m['taxonomy']}` (the nodes at that depth, and leaves above it). Rows per class "
+               "and split:\n\n" + _table(["class (`label`)", "name", *splits, "total"], table))
+    if any(v["objects"] for v in r["splits"].values()):
+        table = [[f"`{c}`", *[r["splits"][s]["objects"].get(c, 0) for s in splits]] for c in classes
+                 if any(r["splits"][s]["objects"].get(c) for s in splits)]
+        yield ("## Objects of rows without an image label\n\nRows of detection corpora have no image label "
+               "(`label` -1); they are kept when every object maps, and each object's `category` is then its "
+               "category's harmonized node cut at the same depth (a class of this mix). Objects per class:\n\n"
+               + _table(["category", *splits], table))
+
+    table = []
+    for s in srcs:
+        for split in splits:
+            n = r["splits"][split]["sources"].get(s["corpus"])
+            if not n:
+                continue
+            counts = [_per_source_class(r, s["corpus"], split, c) for c in classes]
+            table.append([f"`{s['corpus']}`", split, *counts, n])
+    yield ("## Rows per source, split and class\n\nRows with an image label, per class (rows kept through their "
+           "objects count in the total only).\n\n" + _table(["source", "split", *[f"`{c}`" for c in classes],
+                                                              "rows"], table))
+
+    parts = ["## Mapping per source\n\nHow each source's classes reach the classes of this mix: native class "
+             "(`label_path` keeps the source's hierarchy) -> harmonized node (`harmonized`) -> class here, or why "
+             "its rows were left out. Counts are rows of this mix's sources as built."]
+    for s in srcs:
+        rows = [[f"`{x['native']}`" if x["native"] is not None else "(no label)",
+                 f"`{x['harmonized']}`" if x["harmonized"] else "(none)",
+                 f"`{x['class']}`" if x["class"] else f"left out: {x['left_out']}", x["rows"]] for x in s["classes"]]
+        text = f"### {s['pretty_name']} (`{s['corpus']}`)\n\n"
+        if rows:
+            text += _table(["native class", "harmonized", "class here", "rows"], rows)
+        objs = [[f"`{x['category']}`", f"`{x['harmonized']}`" if x["harmonized"] else "(none)",
+                 f"`{x['class']}`" if x["class"] else (f"left out: {x['left_out']}" if x["left_out"]
+                                                        else "kept as is"), x["in"], x["objects"]]
+                for x in s["objects"]]
+        if objs:
+            text += ("\n\n" if rows else "") + "Objects:\n\n" + _table(
+                ["object category", "harmonized", "category here", "in", "objects"], objs)
+        parts.append(text)
+    yield "\n\n".join(parts)
+
+    reasons = sorted({k for s in srcs for k in s["left_out"]})
+    if reasons:
+        table = [[f"`{s['corpus']}`", f"`{k}`", REASONS[k], n] for s in srcs for k, n in s["left_out"].items()]
+        yield ("## Rows left out\n\nRows without an honest class at this depth are left out, never forced into "
+               "one:\n\n" + _table(["source", "reason", "meaning", "rows"], table))
+    else:
+        yield "## Rows left out\n\nNone: every row of every source has a class at this depth."
+
+    yield _audit_section(r)
+
+    yield ("## Schema\n\nThe cytohub unified schema (v" + r["schema_version"] + ") plus `source`. `id` and the "
+           "`group` fields are the source's, prefixed with `<source>/` so that they stay unique across corpora; "
+           "image bytes, focal stacks, masks, coordinates and `extra` are copied from the source builds as they "
+           "are (never decoded or re-encoded).\n\n"
+           + _table(["field", "type", "meaning"],
+                    [*([f"`{k}`", t, mm] for k, (t, mm) in FIELDS.items()),
+                     [f"`{SOURCE_COLUMN}`", "string", "the corpus the row comes from (a cytohub corpus name)"]]))
+
+    yield from _figures(r.get("assets", []), any(v["objects"] for v in r["splits"].values()))
+
+    bib = "\n\n".join(s["citation"] for s in srcs if s["citation"])
+    yield ("## Citation\n\nIf you use this mix, cite every corpus it holds:\n\n```bibtex\n" + bib + "\n```")
+
+    rows = [[f"{s['pretty_name']} (`{s['corpus']}`)", _license_text(s), s["redistribution"],
+             s["attribution"] or ""] for s in srcs]
+    rule = {"gated": "Access on the Hub is gated: users must accept the license terms of every corpus before "
+                     "downloading.",
+            "forbidden": "At least one corpus does not allow redistribution: keep this mix private, for your own "
+                         "use under the licenses.",
+            "allowed": "Every corpus allows redistribution under its license."}[r["redistribution"]]
+    yield ("## License and attribution\n\nEach row keeps the license of its corpus (the `source` column). "
+           f"Redistribution follows the strictest source: **{r['redistribution']}**. {rule}"
+           + (f" The terms of each corpus are also in `{LICENSE_FILE}`." if len(_licenses(r)) > 1 else "")
+           + "\n\n" + _table(["corpus", "license", "redistribution", "attribution"], rows)
+           + "\n\nThis is a format conversion and relabelling of the original releases by cytohub; the original "
+             "authors own the data and their licenses apply. cytohub adds no rights and makes no changes to image "
+             "pixels (image bytes are passed through as published).")
+
+    rows = [[f"`{s['corpus']}`", f"{s['builder']['version']}", s["cytohub_version"], "yes" if s["synthetic"] else "no",
+             f"`{s['report_sha256']}`"] for s in srcs]
+    inputs = []
+    for s in srcs:
+        for i in s["inputs"][:20]:
+            inputs.append([f"`{s['corpus']}`", i["path"], i["size"], f"`{i['sha256']}`"])
+        if len(s["inputs"]) > 20:
+            inputs.append([f"`{s['corpus']}`", f"({len(s['inputs']) - 20} more in `build-report.json`)", "", ""])
+    yield ("## Provenance\n\n"
+           f"Mixed by cytohub {r['cytohub_version']} (mix {r['builder']['version']}, schema v{r['schema_version']}) "
+           "from the build folders below (the sha256 of each folder's `build-report.json`, which lists its raw "
+           "inputs and shards). Rows were read from their Parquet shards and written again without decoding any "
+           "image.\n\n" + _table(["source", "builder", "cytohub", "synthetic", "build report sha256"], rows)
+           + "\n\nRaw inputs of the sources:\n\n" + _table(["source", "raw file", "bytes", "sha256"], inputs))
+    yield "## Not for clinical use\n\n" + DISCLAIMER
+
+
+def _per_source_class(r: dict[str, Any], corpus: str, split: str, cls: str) -> int:
+    return r["per_source"].get(corpus, {}).get(split, {}).get("labels", {}).get(cls, 0)
+
+
+def _audit_section(r: dict[str, Any]) -> str:
+    a = r.get("audit") or {}
+    if not a.get("audited"):
+        return ("## Duplicates and leakage\n\n**Not audited**: this mix was written without the duplicate audit. "
+                "Run `cytohub audit` on it before any use.")
+    s = a["summary"]
+    lines = [f"`cytohub audit` hashed {a['rows']:,} images: exact duplicates = identical image bytes, near "
+             f"duplicates = pHash (64-bit perceptual hash) distance <= {a['threshold']} of 64 bits.", "",
+             _table(["pairs", "exact", "near"], [[k, v["exact"], v["near"]] for k, v in s.items()]), "",
+             f"Groups (patient, slide, field of view) in more than one split: {a['groups_across_splits']}."]
+    rows = [[f"`{c}`", v["exact"], v["near"], v["groups"]] for c, v in a["configs"].items()]
+    lines += ["", "Leakage per configuration: duplicate pairs whose two rows fall in two different splits of the "
+              "configuration, and groups in two of its splits:", "",
+              _table(["config", "exact pairs", "near pairs", "groups"], rows)]
+    leaking = [c for c, v in a["configs"].items() if v["pairs"] or v["groups"]]
+    if leaking:
+        lines += ["", f"> **Leakage.** {', '.join(f'`{c}`' for c in leaking)} hold images (or groups) in two of "
+                  "their splits; the mix was written with `--allow-leakage`. Scores on those configurations may be "
+                  "optimistic. `build-report.json` lists examples."]
+    else:
+        lines += ["", "No configuration has a duplicate or a group across its splits."]
+    return "## Duplicates and leakage\n\n" + "\n".join(lines)
