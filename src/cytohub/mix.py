@@ -660,7 +660,11 @@ class _SourceTally:
     def to_dict(self) -> dict[str, Any]:
         cut = self.cut
         rows = []
-        for (li, h), e in sorted(self.classes.items(), key=lambda kv: (kv[0][0], kv[0][1] or "")):
+        counts = dict(self.classes)
+        for i, lab in enumerate(self.s.builder.labels):  # declared classes without rows are listed too
+            if i < len(self.s.native) and self.s.native[i] == lab.name and not any(k[0] == i for k in counts):
+                counts[(i, lab.harmonized)] = {"rows": 0}
+        for (li, h), e in sorted(counts.items(), key=lambda kv: (kv[0][0], kv[0][1] or "")):
             code = cut.node_code(h)
             rows.append({"native": self.s.native[li] if 0 <= li < len(self.s.native) else None,
                          "harmonized": h, "class": cut.classes[code] if code >= 0 else None,
@@ -812,7 +816,7 @@ def audit_mix(folder: Path, report: dict[str, Any], threshold: int, note) -> dic
                 v["pairs"] += 1
                 v["exact" if p.exact else "near"] += 1
                 if len(v["examples"]) < MAX_PAIRS_KEPT:
-                    v["examples"].append({"a": f"{ca}/{p.a.id}", "b": f"{cb}/{p.b.id}", "exact": p.exact,
+                    v["examples"].append({"a": f"{p.a.id} ({ca})", "b": f"{p.b.id} ({cb})", "exact": p.exact,
                                           "distance": p.distance})
     for g in result.groups_across_splits:
         source = g["group"].split(":", 1)[1].split("/", 1)[0]
@@ -836,7 +840,7 @@ def _leak_message(name: str, out: Path, audit: dict[str, Any], leaks: dict[str, 
             what.append(f"{v['groups']} groups")
         parts.append(f"{c}: {' and '.join(what)}")
     first = next((v["examples"][0] for v in leaks.values() if v["examples"]), None)
-    example = f" (e.g. {first['a']} <-> {first['b']}, " \
+    example = f" (e.g. {first['a']} and {first['b']}, " \
               f"{'exact' if first['exact'] else 'pHash distance ' + str(first['distance'])})" if first else ""
     return (f"mix {name} leaks across splits (near duplicate = pHash distance <= {audit['threshold']} of 64 bits): "
             f"{'; '.join(parts)}{example}; nothing was written at {out}. Pass --allow-leakage to write it with "

@@ -18,6 +18,12 @@ from cytohub.mix import HOLDOUT_PREFIX, LICENSE_FILE, REASONS, SOURCE_COLUMN, TR
 from cytohub.schema import FIELDS
 
 MULTIPLE_LICENSES = "multiple-licenses"  # the card's license_name when the sources' licenses differ
+MEANING = {  # the schema table's meanings that differ in a mix (formatted with the report's "mix" entry)
+    "id": "unique within the mix: `<source>/` followed by the row's id in its corpus",
+    "label": "the row's `harmonized` node cut at depth {depth} of `{taxonomy}`; -1 for rows without an image "
+             "label (kept through their objects)",
+    "group": "the source's provenance units (patient, slide, field of view), each prefixed with `<source>/`",
+}
 
 
 def _license_text(s: dict[str, Any]) -> str:
@@ -254,7 +260,7 @@ def _body(r: dict[str, Any]):
            "image bytes, focal stacks, masks, coordinates and `extra` are copied from the source builds as they "
            "are (never decoded or re-encoded).\n\n"
            + _table(["field", "type", "meaning"],
-                    [*([f"`{k}`", t, mm] for k, (t, mm) in FIELDS.items()),
+                    [*([f"`{k}`", t, MEANING[k].format(**m) if k in MEANING else mm] for k, (t, mm) in FIELDS.items()),
                      [f"`{SOURCE_COLUMN}`", "string", "the corpus the row comes from (a cytohub corpus name)"]]))
 
     yield from _figures(r.get("assets", []), any(v["objects"] for v in r["splits"].values()))
