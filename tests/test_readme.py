@@ -1,5 +1,6 @@
-"""The README's Python snippets run as written: against a build at `out/cccid` (synthetic) and, for the Hub
-lines, against the local Hub server with that build pushed as `my-lab/cccid`."""
+"""The README's Python snippets run as written: against a build at `out/cccid` (synthetic; a recipe mix of the
+small builds at `out/<recipe>`) and, for the Hub lines, against the local Hub server with that build pushed
+as `my-lab/cccid`."""
 
 from __future__ import annotations
 
@@ -33,7 +34,13 @@ def readme_world(tmp_path_factory, built, hub_server):
 
     names = sorted(set(re.findall(r'"(?:out|my-lab)/([a-z0-9-]+)"', "\n".join(_snippets()))))
     work = tmp_path_factory.mktemp("readme")
+    from cytohub.mix import RECIPES, mix
+
     for name in names:
+        if name in RECIPES:  # a benchmark mix (`cytohub mix --recipe`) of the small builds, kept local
+            mix(None, [built(c) for c in RECIPES[name].corpora], work / "out" / name, recipe=name,
+                allow_leakage=True)
+            continue
         shutil.copytree(built(name), work / "out" / name)
         result = CliRunner().invoke(app, ["push", str(work / "out" / name), "--repo", f"my-lab/{name}",
                                           "--allow-synthetic", "--quiet"])

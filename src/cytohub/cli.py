@@ -581,7 +581,7 @@ def audit(
 @friendly
 def mix_(
     args: Annotated[list[str] | None, typer.Argument(
-        metavar="[NAME] [BUILD_DIR]...", help="The mix's name (a Hub repo name; omitted with --recipe, which names "
+        metavar="NAME BUILD_DIR", help="The mix's name (a Hub repo name; omitted with --recipe, which names "
                                                "it), then more build folders (as --from).",
         show_default=False)] = None,
     from_: Annotated[list[Path] | None, typer.Option(
