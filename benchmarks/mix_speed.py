@@ -100,7 +100,7 @@ def main() -> None:
                                                     overwrite=True, audit=False))
                 kept = res.report["num_rows"]
             else:
-                n, wall, cpu = _timed(lambda v=variant: concat(folders, dest, v == "concat+"))
+                n, wall, cpu = _timed(lambda v=variant, d=dest: concat(folders, d, v == "concat+"))
                 assert n == rows_read
                 dest.unlink()
             best[variant] = min(best.get(variant, (wall, cpu)), (wall, cpu))

@@ -131,7 +131,8 @@ def cervical(built, tmp_path_factory):
 def haematology(built, tmp_path_factory):
     out = tmp_path_factory.mktemp("mix") / "haematology"
     args = [a for c in HAEMATOLOGY for a in ("--from", str(built(c)))]
-    code, text = _run_mix("--recipe", "haematology-lineage", *args, "--out", str(out), "--allow-leakage")
+    # no near duplicates across splits here: written without --allow-leakage (the audit must pass)
+    code, text = _run_mix("--recipe", "haematology-lineage", *args, "--out", str(out))
     assert code == 0, text
     return out
 
@@ -176,6 +177,8 @@ def test_haematology_recipe_rows_per_source_split_and_class(haematology, built):
     assert not objects
     # BMCD-FGCD keeps its official train/test splits; no source has another split name
     assert set(r["per_source"]["bmcd-fgcd"]) == {"train", "test"}
+    assert r["audit"]["audited"] and not any(v["pairs"] or v["groups"] for v in r["audit"]["configs"].values())
+    assert "No configuration has a duplicate or a group across its splits." in (haematology / "README.md").read_text()
 
 
 def test_mixes_validate_and_keep_native_labels(cervical, haematology, built):

@@ -306,7 +306,6 @@ class Outcome:
     detection: np.ndarray  # bool per row: no image label, kept or judged through its objects
     obj_parent: np.ndarray  # row of each object
     obj_code: np.ndarray  # class index or object reason code of each object
-    labelled_code: np.ndarray  # class index / reason code of each row from its harmonized node
 
 
 def outcome(table: pa.Table, cut: Cut, objects: ObjectMap) -> Outcome:
@@ -332,7 +331,12 @@ def outcome(table: pa.Table, cut: Cut, objects: ObjectMap) -> Outcome:
         reason[rows] = obj_code[bad][first]
     keep = reason == 0
     new_label = np.where(~detection & (code >= 0), code, -1)
-    return Outcome(keep, reason, new_label, detection, parent, obj_code, code)
+    return Outcome(keep, reason, new_label, detection, parent, obj_code)
+
+
+def _array(col: pa.ChunkedArray) -> pa.Array:
+    """The column as one array (a row group's columns are one chunk: no copy then)."""
+    return col.chunk(0) if col.num_chunks == 1 else col.combine_chunks()
 
 
 def _prefixed(prefix: str, values: pa.Array) -> pa.Array:
@@ -342,7 +346,7 @@ def _prefixed(prefix: str, values: pa.Array) -> pa.Array:
 def transform(table: pa.Table, res: Outcome, source: str, cut: Cut, schema: pa.Schema) -> pa.Table:
     """The kept rows of `table` in the mix's schema: new `label`, objects of label-less rows recategorised,
     `id` and `group` prefixed with `source/`, and the `source` column."""
-    cols = {name: table.column(name).combine_chunks() for name in table.column_names}
+    cols = {name: _array(table.column(name)) for name in table.column_names}
     cols["label"] = pa.array(res.label, pa.int64())
     cols["id"] = _prefixed(source, cols["id"])
     group = cols["group"]
@@ -363,7 +367,7 @@ def transform(table: pa.Table, res: Outcome, source: str, cut: Cut, schema: pa.S
                                                    mask=objs.is_null() if objs.null_count else None)
     cols[SOURCE_COLUMN] = pa.array([source] * table.num_rows, pa.string())
     out = pa.Table.from_arrays([cols[f.name] for f in schema], schema=schema)
-    return out.filter(pa.array(res.keep))
+    return out if res.keep.all() else out.filter(pa.array(res.keep))
 
 
 def row_nbytes(table: pa.Table) -> np.ndarray:
@@ -891,15 +895,14 @@ def _figures(staging: Path, report: dict[str, Any], cut: Cut, srcs: list[Source]
     collector = figures.SampleCollector(_Classes())  # type: ignore[arg-type]
     wanted = {f"{x['corpus']}/{x['id']}" for x in report.pop("samples")}
     for shard in sorted((staging / "data").rglob("*.parquet")):
-        ids = pq.read_table(shard, columns=["id"]).column("id").to_pylist()
-        if not wanted.intersection(ids):
-            continue
         pf = pq.ParquetFile(shard)
-        for rg in range(pf.num_row_groups):
-            t = pf.read_row_group(rg)
-            for row_id, row in zip(t.column("id").to_pylist(), range(t.num_rows), strict=True):
-                if row_id in wanted:
-                    collector.offer(t.slice(row, 1).to_pylist()[0])
+        for rg in range(pf.num_row_groups):  # only the row groups that hold a sample are read whole
+            ids = pf.read_row_group(rg, columns=["id"]).column("id").to_pylist()
+            rows = [i for i, row_id in enumerate(ids) if row_id in wanted]
+            if rows:
+                t = pf.read_row_group(rg)
+                for i in rows:
+                    collector.offer(t.slice(i, 1).to_pylist()[0])
     stats = {s: {"labels": v["labels"], "objects": v["objects"]} for s, v in report["splits"].items()}
     return collector.write(staging / "assets", stats)
 
