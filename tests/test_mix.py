@@ -419,6 +419,7 @@ def test_push_of_a_mix_follows_its_strictest_source(cervical, hub_server, hub_re
     assert HfApi().repo_info(hub_repo_id, repo_type="dataset").private is True
     remote = set(HfApi().list_repo_files(hub_repo_id, repo_type="dataset"))
     assert "LICENSE.md" in remote and "data/cccid/train-00000-of-00001.parquet" in remote
+    assert f'load_dataset("{hub_repo_id}", "holdout-' in hub_server.files(hub_repo_id)["README.md"].decode()
 
 
 def test_gated_mix_is_pushed_behind_the_gate(built, tmp_path, hub_server, hub_repo_id):

@@ -57,6 +57,7 @@ import os
 import re
 import shutil
 import time
+import uuid
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -72,7 +73,8 @@ from cytohub.audit import DEFAULT_THRESHOLD, SHARD_RE
 from cytohub.build import DEFAULT_MAX_SHARD_BYTES, REPORT, _remove_stale_staging, _staging_for, write_report
 from cytohub.builder import REDISTRIBUTION, Builder
 from cytohub.encode import storage_schema
-from cytohub.errors import CytohubError
+from cytohub.errors import CytohubError, OutputError, disk_cause, os_reason
+from cytohub.output import DestinationLock, check_destination
 from cytohub.schema import SCHEMA_VERSION
 from cytohub.taxonomy import VERSION as TAXONOMY_VERSION
 from cytohub.taxonomy import load_taxonomy
@@ -435,7 +437,8 @@ class _Part:
     kept: int = 0
     labels: np.ndarray | None = None  # kept labelled rows per class
     objects: np.ndarray | None = None  # objects of kept label-less rows per class
-    num_bytes: int = 0
+    num_bytes: int = 0  # Arrow bytes, as `datasets` counts them
+    parquet_bytes: int = 0  # bytes of the shard files
     files: list[str] = field(default_factory=list)  # relative to data/
 
 
@@ -495,21 +498,38 @@ def mix(name: str | None, sources: Sequence[str | os.PathLike], out: str | os.Pa
         if s.corpus in seen:
             raise CytohubError(f"{seen[s.corpus]} and {s.folder} are both builds of {s.corpus}; give each corpus once")
         seen[s.corpus] = s.folder
-        if out.resolve() == s.folder.resolve() or s.folder.resolve() in out.resolve().parents:
-            raise CytohubError(f"--out {out} lies in the source {s.folder}; choose another folder")
+        check_destination(out, s.folder)  # not the source, not inside it, not around it
+    check_destination(out)
     name, rec, tree, depth = resolve(name, recipe, taxonomy, depth, [s.corpus for s in srcs], allow_missing)
     if not 0 <= audit_threshold <= 63:
         raise CytohubError(f"--audit-threshold {audit_threshold}: expected 0..63 bits of the 64-bit pHash")
     cut = Cut(tree, depth)
-    if out.exists() and not overwrite:
-        raise CytohubError(f"{out} already exists; pass --overwrite to replace it")
-    if out.exists() and not (out / REPORT).is_file() and any(out.iterdir()):
-        raise CytohubError(f"{out} exists and is not a cytohub build folder (no {REPORT}); refusing to replace it")
     srcs.sort(key=lambda s: s.corpus)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    _remove_stale_staging(out)
-    staging = _staging_for(out)
-    staging.mkdir()
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise OutputError(f"{out.parent}: cannot create the folder for --out ({os_reason(exc)})") from None
+    with DestinationLock(out):  # one build or mix per destination at a time
+        if out.exists() and not overwrite:
+            raise CytohubError(f"{out} already exists; pass --overwrite to replace it")
+        if out.exists() and not (out / REPORT).is_file() and any(out.iterdir()):
+            raise CytohubError(f"{out} exists and is not a cytohub build folder (no {REPORT}); refusing to replace "
+                               "it")
+        _remove_stale_staging(out)
+        staging = _staging_for(out)
+        try:
+            staging.mkdir()
+        except OSError as exc:
+            raise OutputError(f"{out.parent}: cannot write there ({os_reason(exc)})") from None
+        report = _mix_staged(staging, out, name, rec, cut, srcs, max_shard_bytes, allow_leakage, allow_missing,
+                             audit, audit_threshold, note)
+    return MixResult(out, report, time.monotonic() - t0)
+
+
+def _mix_staged(staging: Path, out: Path, name: str, rec: Recipe | None, cut: Cut, srcs: list[Source],
+                max_shard_bytes: int, allow_leakage: bool, allow_missing: bool, audit: bool, audit_threshold: int,
+                note) -> dict[str, Any]:
+    """Write the mix into `staging`, then rename it to `out`; on any failure remove `staging`."""
     try:
         report = _mix_into(staging, name, rec, cut, srcs, max_shard_bytes, note)
         report["parameters"].update(audit_threshold=audit_threshold, allow_leakage=allow_leakage,
@@ -527,16 +547,20 @@ def mix(name: str | None, sources: Sequence[str | os.PathLike], out: str | os.Pa
         write_report(staging / REPORT, report)
         write_card(staging, report)
         if out.exists():
-            trash = out.parent / f".{out.name}.cytohub-old-{os.getpid()}"
+            trash = out.parent / f".{out.name}.cytohub-old-{uuid.uuid4().hex[:8]}"
             os.replace(out, trash)
             os.replace(staging, out)
             shutil.rmtree(trash, ignore_errors=True)
         else:
             os.replace(staging, out)
-    except BaseException:
+    except BaseException as exc:
         shutil.rmtree(staging, ignore_errors=True)
+        disk = disk_cause(exc)
+        if disk is not None and not isinstance(exc, CytohubError):
+            raise OutputError(f"{out}: the mix could not be written ({os_reason(disk)}); nothing was written "
+                              "there") from None
         raise
-    return MixResult(out, report, time.monotonic() - t0)
+    return report
 
 
 def _mix_into(staging: Path, name: str, rec: Recipe | None, cut: Cut, srcs: list[Source], max_shard_bytes: int,
@@ -605,6 +629,7 @@ def _mix_into(staging: Path, name: str, rec: Recipe | None, cut: Cut, srcs: list
                 note("rows written", written)
         part.files = [f"{s.corpus}/{f}" for f in writer.close()]
         part.num_bytes = writer.num_bytes
+        part.parquet_bytes = sum((staging / "data" / f).stat().st_size for f in part.files)
     return _report(name, rec, cut, srcs, parts, tallies, samples, max_shard_bytes)
 
 
@@ -696,10 +721,11 @@ def _report(name: str, rec: Recipe | None, cut: Cut, srcs: list[Source], parts: 
     for p in parts:
         if not p.kept:
             continue
-        sp = splits.setdefault(p.split, {"num_examples": 0, "num_bytes": 0, "shards": [], "sources": {},
-                                         "labels": {}, "objects": {}})
+        sp = splits.setdefault(p.split, {"num_examples": 0, "num_bytes": 0, "parquet_bytes": 0, "shards": [],
+                                         "sources": {}, "labels": {}, "objects": {}})
         sp["num_examples"] += p.kept
         sp["num_bytes"] += p.num_bytes
+        sp["parquet_bytes"] += p.parquet_bytes
         sp["shards"] += p.files
         sp["sources"][p.source.corpus] = p.kept
         for key, arr in (("labels", p.labels), ("objects", p.objects)):
@@ -725,7 +751,8 @@ def _report(name: str, rec: Recipe | None, cut: Cut, srcs: list[Source], parts: 
             "builder": r["builder"], "builder_version_installed": b.version,
             "cytohub_version": r.get("cytohub_version"), "schema_version": r.get("schema_version"),
             "synthetic": bool(r.get("synthetic")), "license": b.license, "license_name": b.license_name,
-            "license_link": b.license_link, "redistribution": b.redistribution, "attribution": b.attribution,
+            "license_id": b.license_id, "license_link": b.license_link, "redistribution": b.redistribution,
+            "attribution": b.attribution,
             "homepage": b.homepage, "citation": b.citation.strip(), "report_sha256": s.report_sha256,
             "source_splits": {sp: to for sp, to in s.splits.items()},
             "inputs": [{"path": i["path"], "size": i["size"], "sha256": i["sha256"]} for i in r.get("inputs", [])],
@@ -763,14 +790,17 @@ def _split_order(splits: dict[str, Any]) -> list[str]:
     return [s for s in known if s in splits] + sorted(s for s in splits if s not in known)
 
 
+def _sizes(parts: list[_Part]) -> dict[str, int]:
+    return {"num_examples": sum(p.kept for p in parts), "num_bytes": sum(p.num_bytes for p in parts),
+            "parquet_bytes": sum(p.parquet_bytes for p in parts)}
+
+
 def _configs(srcs: list[Source], parts: dict[tuple[str, str], _Part], split_order: list[str]) -> dict[str, Any]:
     """The configurations: {name: {split: {"num_examples", "num_bytes", "data_files": [glob, ...]}}}."""
     configs: dict[str, dict[str, Any]] = {"default": {}}
     for split in split_order:
         members = [p for (c, sp), p in parts.items() if sp == split]
-        configs["default"][split] = {"num_examples": sum(p.kept for p in members),
-                                     "num_bytes": sum(p.num_bytes for p in members),
-                                     "data_files": [f"data/*/{split}-*.parquet"]}
+        configs["default"][split] = {**_sizes(members), "data_files": [f"data/*/{split}-*.parquet"]}
     present = sorted({c for c, _ in parts})
     if len(present) < 2:
         return configs
@@ -779,14 +809,12 @@ def _configs(srcs: list[Source], parts: dict[tuple[str, str], _Part], split_orde
         for split in TRAINING_SPLITS:
             members = [p for (c, sp), p in sorted(parts.items()) if sp == split and c != held]
             if members:
-                cfg[split] = {"num_examples": sum(p.kept for p in members),
-                              "num_bytes": sum(p.num_bytes for p in members),
+                cfg[split] = {**_sizes(members),
                               "data_files": [f"data/{p.source.corpus}/{split}-*.parquet" for p in members]}
         test = [p for (c, _), p in sorted(parts.items()) if c == held]
         if "train" not in cfg:
             continue  # nothing to train on without the held-out corpus
-        cfg["test"] = {"num_examples": sum(p.kept for p in test), "num_bytes": sum(p.num_bytes for p in test),
-                       "data_files": [f"data/{held}/*.parquet"]}
+        cfg["test"] = {**_sizes(test), "data_files": [f"data/{held}/*.parquet"]}
         configs[HOLDOUT_PREFIX + held] = cfg
     return configs
 

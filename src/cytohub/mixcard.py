@@ -13,7 +13,7 @@ from typing import Any
 from datasets import DatasetInfo, SplitDict, SplitInfo
 from huggingface_hub import DatasetCard, DatasetCardData
 
-from cytohub.card import DISCLAIMER, SYNTHETIC_TAG, _figures, _table, size_category
+from cytohub.card import DISCLAIMER, SYNTHETIC_TAG, _figures, _table, repo_placeholder, size_category
 from cytohub.mix import HOLDOUT_PREFIX, LICENSE_FILE, REASONS, SOURCE_COLUMN, TRAINING_SPLITS, mix_features
 from cytohub.schema import FIELDS
 
@@ -43,7 +43,7 @@ def license_yaml(report: dict[str, Any]) -> dict[str, Any]:
     if len(_licenses(report)) == 1:
         s = srcs[0]
         if s["license"] == "other":
-            return {"license": "other", "license_name": s["license_name"], "license_link": s["license_link"]}
+            return {"license": "other", "license_name": s["license_id"], "license_link": s["license_link"]}
         return {"license": s["license"]}
     return {"license": "other", "license_name": MULTIPLE_LICENSES, "license_link": LICENSE_FILE}
 
@@ -73,7 +73,9 @@ def _dataset_infos(report: dict[str, Any]) -> list[dict[str, Any]]:
         split_dict = SplitDict()
         for split, v in cfg.items():
             split_dict.add(SplitInfo(name=split, num_bytes=v["num_bytes"], num_examples=v["num_examples"]))
+        # as `push_to_hub` reports them: download_size = the Parquet files, dataset_size = the Arrow table bytes
         info = DatasetInfo(features=feats, splits=split_dict,
+                           download_size=sum(v["parquet_bytes"] for v in cfg.values()),
                            dataset_size=sum(v["num_bytes"] for v in cfg.values()))._to_yaml_dict()
         out.append({"config_name": name, **info})
     return out
@@ -163,13 +165,13 @@ def _body(r: dict[str, Any]):
 
     holdout = next((c for c in r["configs"] if c.startswith(HOLDOUT_PREFIX)), None)
     code = ("```python\nfrom datasets import load_dataset\n\n"
-            f'ds = load_dataset("ORG/{m["name"]}", split="{splits[0]}", streaming=True)  # every source; or a local '
-            "folder\nrow = next(iter(ds))\n"
+            f'ds = load_dataset({repo_placeholder(m["name"])}, split="{splits[0]}", streaming=True)  '
+            "# every source; or a local folder\nrow = next(iter(ds))\n"
             'ds.features["label"].int2str(row["label"]), row["source"], row["label_path"], row["harmonized"]\n')
     if holdout:
         code += (f'\n# leave one corpus out: train/validation from the others, test = all of '
                  f'{holdout[len(HOLDOUT_PREFIX):]}\n'
-                 f'dd = load_dataset("ORG/{m["name"]}", "{holdout}")\n')
+                 f'dd = load_dataset({repo_placeholder(m["name"])}, "{holdout}")\n')
     code += "```"
     yield "## How to load\n\n" + code
 
