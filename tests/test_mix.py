@@ -227,6 +227,44 @@ def test_holdout_configs_load_streaming_and_not(cervical):
             assert got
 
 
+LOAD_CONFIG = """
+import json, sys
+from datasets import load_dataset
+out = {}
+for streaming in (False, True):
+    dd = load_dataset(sys.argv[1], sys.argv[2], streaming=streaming)
+    out[str(streaming)] = {s: sorted([r["id"], r["label"], r["source"]] for r in dd[s].select_columns(
+        ["id", "label", "source"])) for s in dd}
+print(json.dumps(out))
+"""
+
+
+def test_holdout_config_loads_with_every_datasets_version(cervical, tmp_path):
+    """`load_dataset(folder, "holdout-cric")` with datasets 3.6, 4.0 and the newest 4.x and 5.x (the minimal
+    environments of tests/compat_venvs.py), streaming and not."""
+    import os
+    import subprocess
+
+    import compat_venvs
+
+    rows = _mix_rows(cervical)
+    want = {"train": [x for x in rows if x["source"] != "cric" and x["split"] == "train"],
+            "validation": [x for x in rows if x["source"] != "cric" and x["split"] == "validation"],
+            "test": [x for x in rows if x["source"] == "cric"]}
+    want = {s: sorted([x["id"], x["label"], x["source"]] for x in v) for s, v in want.items()}
+    procs = {}
+    for version, python in compat_venvs.ensure().items():
+        env = {**os.environ, "HF_HOME": str(tmp_path / version), "HF_HUB_OFFLINE": "1",
+               "HF_DATASETS_OFFLINE": "1", "PYTHONPATH": ""}
+        procs[version] = subprocess.Popen([str(python), "-c", LOAD_CONFIG, str(cervical), "holdout-cric"],
+                                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, text=True)
+    for version, proc in procs.items():
+        stdout, stderr = proc.communicate(timeout=600)
+        assert proc.returncode == 0, f"datasets {version}:\n{stderr[-3000:]}"
+        got = json.loads(stdout)
+        assert got == {"False": want, "True": want}, version
+
+
 def test_card_states_leakage_and_report_has_examples(cervical):
     a = report(cervical)["audit"]
     assert a["audited"] and a["threshold"] == 4
