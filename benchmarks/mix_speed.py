@@ -9,7 +9,9 @@ best of each kept:
   concat+   the same with the options cytohub's writer uses (`cytohub.writer.parquet_options`: zstd except on
             images, page index, content-defined chunking), one file;
   mix       `cytohub.mix.mix(..., audit=False)`: per-source row groups, new labels, filter, `source`, shards in
-            data/<source>/, card, figures and report (rows written are the kept rows); `mix copy` is the same
+            data/<source>/, card, croissant.json, figures, report and manifest (the sources' shards hashed
+            against their builds' manifests on a thread while rows are read, the mix's own files hashed for its
+            manifest; rows written are the kept rows); `mix copy` is the same
             run without the time spent drawing the card's figures (a fixed cost: a few dozen images decoded);
   audit     the duplicate audit alone on the mix (`cytohub.audit.audit`: sha256 + pHash of every image; it decodes
             every image, which the copy never does).
@@ -39,7 +41,8 @@ def ensure_builds(work: Path, corpora: list[str]) -> list[Path]:
     folders = []
     for name in corpora:
         raw, out = work / f"raw-{name}-full", work / f"build-{name}-full"
-        if not (out / "build-report.json").exists():
+        report = out / "build-report.json"
+        if not report.exists() or "manifest" not in json.loads(report.read_text()):  # a build of this cytohub
             if not raw.exists():
                 subprocess.run([cytohub, "synthesize", name, "--to", str(raw), "--scale", "full", "--quiet"],
                                check=True)

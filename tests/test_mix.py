@@ -16,7 +16,7 @@ import pyarrow.parquet as pq
 import pytest
 from typer.testing import CliRunner
 
-from cytohub import hub, registry
+from cytohub import hub, manifest, registry
 from cytohub.cli import app
 from cytohub.encode import storage_schema
 from cytohub.errors import CytohubError
@@ -399,6 +399,7 @@ def test_split_alias_and_card_regeneration_and_determinism(built, tmp_path):
         new = p.name.replace("validation-", "val-")
         p.rename(p.with_name(new))
         rep["splits"]["val"]["shards"].append(new)
+    rep["manifest"] = manifest.compute(src)  # the renamed build, recorded as its own
     (src / "build-report.json").write_text(json.dumps(rep))
     outs = []
     for k in (1, 2):
@@ -457,6 +458,8 @@ def test_push_of_a_mix_follows_its_strictest_source(cervical, hub_server, hub_re
     assert HfApi().repo_info(hub_repo_id, repo_type="dataset").private is True
     remote = set(HfApi().list_repo_files(hub_repo_id, repo_type="dataset"))
     assert "LICENSE.md" in remote and "data/cccid/train-00000-of-00001.parquet" in remote
+    # exactly the mix's manifest, its report, and the Hub's own .gitattributes
+    assert remote == {e["path"] for e in report(cervical)["manifest"]} | {"build-report.json", ".gitattributes"}
     assert f'load_dataset("{hub_repo_id}", "holdout-' in hub_server.files(hub_repo_id)["README.md"].decode()
 
 
@@ -470,3 +473,174 @@ def test_gated_mix_is_pushed_behind_the_gate(built, tmp_path, hub_server, hub_re
     result = runner.invoke(app, ["push", str(out), "--repo", hub_repo_id, "--allow-synthetic"])
     assert result.exit_code == 0, result.output
     assert any(m == "PUT" and p.endswith(f"{hub_repo_id}/settings") for m, p in hub_server.requests)
+
+
+# ------------------------------------------------------------------------------------------- a mix is a build
+def _copy(folder: Path, tmp_path: Path, name: str = "copy") -> Path:
+    out = tmp_path / name
+    shutil.copytree(folder, out)
+    return out
+
+
+def test_manifest_lists_every_file_and_validate_full(haematology):
+    from cytohub.validate import validate
+
+    r = report(haematology)
+    listed = {e["path"]: e for e in r["manifest"]}
+    on_disk = {p.relative_to(haematology).as_posix() for p in haematology.rglob("*") if p.is_file()}
+    assert set(listed) == on_disk - {"build-report.json"}
+    assert {"README.md", "croissant.json", "LICENSE.md", "assets/samples.png"} <= set(listed)
+    assert {p for p in listed if p.startswith("data/")} == {
+        f"data/{s}" for v in r["splits"].values() for s in v["shards"]}
+    assert all(listed[p]["sha256"] == manifest.sha256_file(haematology / p) for p in listed)
+    v = validate(haematology, full=True)
+    assert v.ok, v.problems
+    assert v.rows_decoded == r["num_rows"] and set(v.hashes) == set(listed)
+    # the shards carry the build's cytohub metadata: the mix's name, synthetic
+    md = pq.read_schema(haematology / "data" / "bone-marrow" / "train-00000-of-00001.parquet").metadata
+    assert json.loads(md[b"cytohub"]) == {"builder": "haematology-lineage", "synthetic": True}
+
+
+def test_validate_and_push_refuse_a_changed_mix(haematology, tmp_path, hub_repo_id):
+    from cytohub.validate import validate
+
+    folder = _copy(haematology, tmp_path)
+    shard = folder / "data" / "bmcd-fgcd" / "test-00000-of-00001.parquet"
+    data = bytearray(shard.read_bytes())
+    data[len(data) // 2] ^= 0xFF  # same size, other bytes
+    shard.write_bytes(bytes(data))
+    (folder / "notes.txt").write_text("not part of the mix")
+    v = validate(folder)
+    assert any("changed since the build" in p and "data/bmcd-fgcd/test-00000-of-00001.parquet" in p
+               for p in v.problems), v.problems
+    assert any("not written by the build" in p and "notes.txt" in p for p in v.problems)
+    result = runner.invoke(app, ["push", str(folder), "--repo", hub_repo_id, "--allow-synthetic", "--private"])
+    assert result.exit_code != 0 and "notes.txt" in result.output and "Traceback" not in result.output
+
+
+def test_croissant_of_a_mix_validates_and_reads_every_row(haematology):
+    mlc = pytest.importorskip("mlcroissant")
+    r = report(haematology)
+    doc = json.loads((haematology / "croissant.json").read_text())
+    ds = mlc.Dataset(jsonld=str(haematology / "croissant.json"))
+    assert not ds.metadata.ctx.issues.errors, ds.metadata.ctx.issues.report()
+    seen = Counter()
+    ids = {x["id"]: (x["source"], x["split"], x["label"]) for x in _mix_rows(haematology)}
+    for rec in ds.records(record_set="default"):
+        rid, source, split = (rec[f"default/{k}"].decode() for k in ("id", "source", "split"))
+        assert ids[rid] == (source, split, rec["default/label"])
+        seen[source, split] += 1
+    assert seen == Counter({(c, sp): n for sp, v in r["splits"].items() for c, n in v["sources"].items()})
+    names = [(x["label_names/index"], x["label_names/name"]) for x in ds.records(record_set="label_names")]
+    names = [(i, n.decode() if isinstance(n, bytes) else n) for i, n in names]
+    assert names == list(enumerate(r["mix"]["classes"]))
+    assert doc["distribution"][0]["includes"] == "data/*/*.parquet"
+    assert all(registry.get(c).citation.strip() in doc["citeAs"] for c in HAEMATOLOGY)
+    assert isinstance(doc["license"], list) and len(doc["license"]) == len({s["license"] for s in r["sources"]})
+    assert "holdout-bmcd-fgcd" in doc["description"] and doc["description"].startswith("SYNTHETIC DATA")
+    assert any(x.startswith("bmcd-fgcd: Consent:") for x in doc["rai:personalSensitiveInformation"])
+    assert "depth 2 of `hematopoiesis`" in doc["rai:dataPreprocessingProtocol"][0]
+
+
+def test_card_regeneration_records_the_files_in_the_manifest(haematology, tmp_path):
+    from cytohub.validate import validate
+
+    folder = _copy(haematology, tmp_path)
+    before = {p: (folder / p).read_bytes() for p in ("README.md", "croissant.json", "LICENSE.md")}
+    (folder / "README.md").write_text("stale")
+    (folder / "croissant.json").unlink()
+    assert runner.invoke(app, ["card", str(folder), "--quiet"]).exit_code == 0
+    assert {p: (folder / p).read_bytes() for p in before} == before
+    assert report(folder)["manifest"] == report(haematology)["manifest"]
+    assert validate(folder).ok
+
+
+def test_validate_checks_each_configuration_against_the_shards(haematology, tmp_path):
+    from cytohub.mix import card_files
+    from cytohub.validate import validate
+
+    folder = _copy(haematology, tmp_path)
+    r = report(folder)
+    # holdout-bmcd-fgcd claims bmcd-fgcd's train split for training too: card and report agree, the rule does not
+    r["configs"]["holdout-bmcd-fgcd"]["train"]["data_files"].append("data/bmcd-fgcd/train-*.parquet")
+    manifest.rewrite(folder, r, card_files(r))
+    v = validate(folder)
+    assert any("config 'holdout-bmcd-fgcd' split 'train': its data_files select" in p
+               and "data/bmcd-fgcd/train-00000-of-00001.parquet" in p for p in v.problems), v.problems
+    assert any("config 'holdout-bmcd-fgcd' split 'train':" in p and "rows in its shards" in p for p in v.problems)
+
+
+def test_validate_loads_each_holdout_configuration(haematology, tmp_path, monkeypatch):
+    from cytohub import mix as mix_module
+    from cytohub.validate import validate
+
+    calls = []
+    real = mix_module.ValidateHook.load_problems
+
+    def spy(folder, firsts):
+        calls.append(firsts)
+        return real(folder, firsts)
+
+    monkeypatch.setattr(mix_module.ValidateHook, "load_problems", staticmethod(spy))
+    assert validate(haematology).ok
+    firsts = calls[0]
+    assert set(firsts) == {f"holdout-{c}" for c in HAEMATOLOGY}
+    # the first row `datasets` reads of holdout-bone-marrow's test split is bone marrow's first test row
+    first = pq.read_table(haematology / "data" / "bone-marrow" / "test-00000-of-00001.parquet", columns=["id"])
+    assert firsts["holdout-bone-marrow"]["test"] == first.column("id")[0].as_py()
+    # a wrong expectation is reported, so the load check can fail
+    assert real(haematology, {"holdout-bmcd-fgcd": {"test": "bmcd-fgcd/nope"}}) == [
+        f"{haematology}: config 'holdout-bmcd-fgcd' split 'test' starts with "
+        f"{firsts['holdout-bmcd-fgcd']['test']!r}, not 'bmcd-fgcd/nope'"]
+
+
+def test_a_source_that_is_not_its_build_is_refused(built, tmp_path):
+    src = _copy(built("cccid"), tmp_path, "cccid")
+    shard = sorted((src / "data").glob("*.parquet"))[0]
+    data = bytearray(shard.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    shard.write_bytes(bytes(data))
+    out = tmp_path / "m"
+    code, text = _run_mix("m", "--from", str(src), "--taxonomy", "bethesda-2014", "--out", str(out))
+    assert code != 0 and "Traceback" not in text
+    assert f"{shard.name} changed since its build (sha256 differs from the manifest" in text
+    assert not out.exists() and not list(tmp_path.glob(".m.cytohub-*"))
+    # a build without a manifest (an older cytohub) is refused before anything is read
+    old = _copy(built("herlev"), tmp_path, "herlev")
+    r = report(old)
+    del r["manifest"]
+    (old / "build-report.json").write_text(json.dumps(r))
+    code, text = _run_mix("m", "--from", str(old), "--taxonomy", "bethesda-2014", "--out", str(out))
+    assert code != 0 and "has no manifest" in text and "rebuild" in text and not out.exists()
+
+
+def test_a_partial_source_makes_a_partial_mix(built, tmp_path):
+    from cytohub.validate import validate
+
+    src = _copy(built("cccid"), tmp_path, "cccid")
+    r = report(src)
+    r["completeness"] = {**r["completeness"], "partial": "3 of 5 files", "complete": False}
+    (src / "build-report.json").write_text(json.dumps(r))  # the report is not in its own manifest
+    out = tmp_path / "m"
+    result = mix("m", [src, built("mendeley-lbc")], out, taxonomy="bethesda-2014", allow_leakage=True)
+    assert result.report["completeness"]["partial"] == "cccid 3 of 5 files"
+    card = (out / "README.md").read_text()
+    assert "(partial: cccid 3 of 5 files)" in card.split("\n# ", 1)[1].splitlines()[0]
+    assert "**Partial build: cccid 3 of 5 files.**" in card and "| `cccid` | partial: 3 of 5 files |" in card
+    v = validate(out)
+    assert v.ok, v.problems
+
+
+def test_overwrite_replaces_only_a_build_folder(built, tmp_path):
+    out = tmp_path / "m"
+    sources = [built("cccid"), built("mendeley-lbc")]
+    mix("m", sources, out, taxonomy="bethesda-2014", allow_leakage=True)
+    first = report(out)["manifest"]
+    with pytest.raises(CytohubError, match="already exists; pass --overwrite"):
+        mix("m", sources, out, taxonomy="bethesda-2014", allow_leakage=True)
+    mix("m", sources, out, taxonomy="bethesda-2014", allow_leakage=True, overwrite=True)
+    assert report(out)["manifest"] == first  # same sources, same bytes
+    (out / "notes.txt").write_text("mine")
+    with pytest.raises(CytohubError, match="notes.txt"):
+        mix("m", sources, out, taxonomy="bethesda-2014", allow_leakage=True, overwrite=True)
+    assert (out / "notes.txt").read_text() == "mine"

@@ -20,7 +20,8 @@
   against it); small files are read once, hashed and sent from memory; with Xet the client hashes while
   uploading and push compares that hash with the manifest before committing. A file changed since the build
   is refused, never published.
-* Honours the corpus's redistribution terms on every push, for new and existing repos: `forbidden` only to a
+* Honours the corpus's redistribution terms on every push, for new and existing repos (a mix of corpora, see
+  `cytohub.mix`: the strictest of its sources, `redistribution`): `forbidden` only to a
   private repo (`--private` makes an existing repo private); `gated`: a public repo must have the Hub's access
   gate on (push switches it on, or refuses). Synthetic builds are refused unless allowed.
 * Transient failures (HTTP 5xx, 409/412/429, dropped connections) are retried with exponential backoff,

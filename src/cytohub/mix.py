@@ -24,8 +24,16 @@ The output is a build folder in the Hub layout:
   each source S, `holdout-S`: train and validation from the other sources' `train` and `validation` splits,
   test = every row of S (the other sources' test splits are not used). `load_dataset(repo, "holdout-S")`;
 * README.md (the card: mapping table per source, rows per source, class and split, every source's citation,
-  license and attribution, the configurations, the audit, provenance), LICENSE.md when the sources' licenses
-  differ, build-report.json (`kind: "mix"`, with each source build's key facts) and `assets/` figures.
+  license and attribution, each source's completeness, the configurations, the audit, provenance),
+  croissant.json (`cytohub.mixcard.mix_croissant`), LICENSE.md when the sources' licenses differ, `assets/`
+  figures and build-report.json (`kind: "mix"`, with each source build's key facts and, as for every build,
+  the `manifest` of every file written: `cytohub.manifest`), so that `validate`, `card` and `push` treat the
+  folder as any build.
+
+Sources are trusted as builds only: each must have a report with a manifest listing its shards (sizes checked
+first); their sha256 are computed on a thread while the rows are read and the mix fails, leaving nothing at
+`out`, if a shard is not the build's. A source built with `--allow-partial` makes the mix partial (report
+`completeness.partial`, the card's title and body). The mix is synthetic when any source is.
 
 Speed: source shards are read one row group at a time with pyarrow; the new `label` is computed with Arrow
 and NumPy from a per-source table (harmonized node -> class index or reason), rows are filtered, `source`
@@ -68,12 +76,13 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from cytohub import __version__, registry
+from cytohub import __version__, manifest, registry
 from cytohub.audit import DEFAULT_THRESHOLD, SHARD_RE
-from cytohub.build import DEFAULT_MAX_SHARD_BYTES, REPORT, _remove_stale_staging, _staging_for, write_report
+from cytohub.build import DEFAULT_MAX_SHARD_BYTES, _remove_stale_staging, _staging_for, write_report
 from cytohub.builder import REDISTRIBUTION, Builder
 from cytohub.encode import storage_schema
 from cytohub.errors import CytohubError, OutputError, disk_cause, os_reason
+from cytohub.manifest import REPORT
 from cytohub.output import DestinationLock, check_destination
 from cytohub.schema import SCHEMA_VERSION
 from cytohub.taxonomy import VERSION as TAXONOMY_VERSION
@@ -229,6 +238,7 @@ class Source:
     native: list[str]  # the source's ClassLabel names
     shards: dict[str, list[Path]]  # source split -> shard paths, in order
     report_sha256: str
+    listed: dict[str, dict[str, Any]]  # the source build's manifest entries of its shards, by path under data/
 
     @property
     def splits(self) -> dict[str, str]:
@@ -254,34 +264,45 @@ def _native_names(schema: pa.Schema, where: Path) -> list[str]:
 
 
 def open_source(folder: Path) -> Source:
-    """Read and check one build folder: its report, its corpus (known to this cytohub), its schema version
-    and shards. Raises CytohubError naming the folder and what was expected."""
+    """Read and check one build folder: its report and manifest (`cytohub.manifest`), its corpus (known to this
+    cytohub), its schema version and shards. Every shard must be listed in the build's manifest with its size
+    (the sha256 are checked by `verify_sources` while the rows are read). Raises CytohubError naming the folder
+    and what was expected."""
     path = folder / REPORT
     if not folder.is_dir():
         raise CytohubError(f"{folder} is not a folder; expected a build folder made by `cytohub build`")
-    if not path.is_file():
-        raise CytohubError(f"{folder}: no {REPORT}; expected a build folder made by `cytohub build`")
-    try:
-        report = json.loads(path.read_text(encoding="utf-8"))
-        corpus = report["builder"]["name"]
-    except (ValueError, KeyError, TypeError):
-        raise CytohubError(f"{path}: not a cytohub build report (no builder name)") from None
+    report = manifest.read_report(folder)  # CytohubError naming the file when it is not a build report
+    corpus = report["builder"].get("name")
     if report.get("kind") == KIND:
         raise CytohubError(f"{folder} is itself a mix; mix the build folders of its sources instead")
+    if not isinstance(corpus, str):
+        raise CytohubError(f"{path}: not a cytohub build report (no builder name)")
     if str(report.get("schema_version")) != SCHEMA_VERSION:
         raise CytohubError(f"{folder} was built with cytohub schema v{report.get('schema_version')}; this cytohub "
                            f"writes v{SCHEMA_VERSION}: rebuild it with `cytohub build {corpus}`")
+    try:
+        entries = {e["path"]: e for e in manifest.entries(report)}
+    except CytohubError as exc:
+        raise CytohubError(f"{folder}: {exc}") from None
     builder = registry.get(corpus)
     shards: dict[str, list[Path]] = {}
+    listed: dict[str, dict[str, Any]] = {}
     native: list[str] | None = None
     for split, info in (report.get("splits") or {}).items():
         paths = []
         for name in info.get("shards", []):
             p = folder / "data" / name
             m = SHARD_RE.match(name)
-            if not m or m["split"] != split or not p.is_file():
+            if not m or m["split"] != split or p.is_symlink() or not p.is_file():
                 raise CytohubError(f"{p}: shard listed in {path} is missing or misnamed; expected "
                                    f"{split}-NNNNN-of-NNNNN.parquet under data/")
+            entry = entries.get(f"data/{name}")
+            if entry is None:
+                raise CytohubError(f"{p}: not in the manifest of {path}; the folder is not the build: rebuild it")
+            if p.stat().st_size != entry["size"]:
+                raise CytohubError(f"{p} changed since its build (size differs from the manifest of {path}); "
+                                   f"rebuild {corpus} or restore the file")
+            listed[name] = entry
             schema = pq.read_schema(p)
             names = _native_names(schema, p)
             if native is None:
@@ -294,7 +315,24 @@ def open_source(folder: Path) -> Source:
         shards[split] = paths
     if native is None:
         raise CytohubError(f"{folder}: its build report lists no shards")
-    return Source(folder, report, builder, builder.name, native, shards, _sha256(path))
+    return Source(folder, report, builder, builder.name, native, shards, _sha256(path), listed)
+
+
+def verify_sources(srcs: Sequence[Source]) -> list[str]:
+    """sha256 of every source shard against its build's manifest: one line per shard that changed since its
+    build (empty when every shard is the build's). Run on a thread while the rows are read (hashing releases
+    the GIL)."""
+    problems = []
+    for s in srcs:
+        names = sorted(s.listed)
+        try:
+            digests = manifest.hash_files(s.folder / "data", names)
+        except OSError as exc:
+            problems.append(f"{s.folder / 'data'}: a shard cannot be read ({os_reason(exc)})")
+            continue
+        problems += [f"{s.folder / 'data' / n} changed since its build (sha256 differs from the manifest of "
+                     f"{s.folder / REPORT})" for n in names if digests[n] != s.listed[n]["sha256"]]
+    return problems
 
 
 # ============================================================================================ one row group
@@ -406,13 +444,17 @@ def row_nbytes(table: pa.Table) -> np.ndarray:
 
 
 # ============================================================================================ schema
-def mix_schema(classes: Sequence[str]) -> pa.Schema:
+def mix_schema(classes: Sequence[str], name: str | None = None, synthetic: bool = False) -> pa.Schema:
     """The Arrow schema of a mix's shards: `cytohub.encode.storage_schema(classes)` plus `source` (string),
-    with the `huggingface` features metadata to match."""
+    with the `huggingface` features metadata to match and, as a build's shards, the `cytohub` metadata
+    {"builder": the mix's name, "synthetic": whether any source is synthetic} that `validate` compares with
+    the report."""
     base = storage_schema(classes)
     meta = json.loads(base.metadata[b"huggingface"])
     meta["info"]["features"][SOURCE_COLUMN] = {"dtype": "string", "_type": "Value"}
-    return base.append(pa.field(SOURCE_COLUMN, pa.string())).with_metadata({"huggingface": json.dumps(meta)})
+    own = json.dumps({"builder": name, "synthetic": synthetic}, sort_keys=True)
+    return base.append(pa.field(SOURCE_COLUMN, pa.string())).with_metadata({"huggingface": json.dumps(meta),
+                                                                             "cytohub": own})
 
 
 def mix_features(classes: Sequence[str]):
@@ -500,6 +542,7 @@ def mix(name: str | None, sources: Sequence[str | os.PathLike], out: str | os.Pa
         seen[s.corpus] = s.folder
         check_destination(out, s.folder)  # not the source, not inside it, not around it
     check_destination(out)
+    manifest.check_replace(out, overwrite)  # fail fast; checked again under the destination's lock
     name, rec, tree, depth = resolve(name, recipe, taxonomy, depth, [s.corpus for s in srcs], allow_missing)
     if not 0 <= audit_threshold <= 63:
         raise CytohubError(f"--audit-threshold {audit_threshold}: expected 0..63 bits of the 64-bit pHash")
@@ -510,11 +553,7 @@ def mix(name: str | None, sources: Sequence[str | os.PathLike], out: str | os.Pa
     except OSError as exc:
         raise OutputError(f"{out.parent}: cannot create the folder for --out ({os_reason(exc)})") from None
     with DestinationLock(out):  # one build or mix per destination at a time
-        if out.exists() and not overwrite:
-            raise CytohubError(f"{out} already exists; pass --overwrite to replace it")
-        if out.exists() and not (out / REPORT).is_file() and any(out.iterdir()):
-            raise CytohubError(f"{out} exists and is not a cytohub build folder (no {REPORT}); refusing to replace "
-                               "it")
+        manifest.check_replace(out, overwrite)  # only a cytohub build folder holding nothing but its own files
         _remove_stale_staging(out)
         staging = _staging_for(out)
         try:
@@ -529,9 +568,23 @@ def mix(name: str | None, sources: Sequence[str | os.PathLike], out: str | os.Pa
 def _mix_staged(staging: Path, out: Path, name: str, rec: Recipe | None, cut: Cut, srcs: list[Source],
                 max_shard_bytes: int, allow_leakage: bool, allow_missing: bool, audit: bool, audit_threshold: int,
                 note) -> dict[str, Any]:
-    """Write the mix into `staging`, then rename it to `out`; on any failure remove `staging`."""
+    """Write the mix into `staging`, then rename it to `out`; on any failure remove `staging`. The sources'
+    shards are hashed against their builds' manifests while the rows are read; a changed shard fails the mix."""
+    hashing = _background(lambda: verify_sources(srcs))
+
+    def sources_unchanged() -> None:
+        changed = hashing.result()
+        if changed:
+            raise CytohubError("\n".join(changed[:20]) + f"\nA source is no longer its build; nothing was written at "
+                               f"{out}. Rebuild it (or restore its files) and mix again.")
+
     try:
-        report = _mix_into(staging, name, rec, cut, srcs, max_shard_bytes, note)
+        try:
+            report = _mix_into(staging, name, rec, cut, srcs, max_shard_bytes, note)
+        except Exception:
+            sources_unchanged()  # a changed source explains a failure to read it
+            raise
+        sources_unchanged()
         report["parameters"].update(audit_threshold=audit_threshold, allow_leakage=allow_leakage,
                                     allow_missing=allow_missing)
         if audit:
@@ -544,8 +597,10 @@ def _mix_staged(staging: Path, out: Path, name: str, rec: Recipe | None, cut: Cu
             report["audit"] = {"audited": False}
         note("drawing figures", None)
         report["assets"] = _figures(staging, report, cut, srcs)
+        for file_name, text in card_files(report).items():
+            (staging / file_name).write_text(text, encoding="utf-8")
+        report["manifest"] = manifest.compute(staging, exclude=(REPORT,))  # every file written, the card included
         write_report(staging / REPORT, report)
-        write_card(staging, report)
         if out.exists():
             trash = out.parent / f".{out.name}.cytohub-old-{uuid.uuid4().hex[:8]}"
             os.replace(out, trash)
@@ -554,6 +609,7 @@ def _mix_staged(staging: Path, out: Path, name: str, rec: Recipe | None, cut: Cu
         else:
             os.replace(staging, out)
     except BaseException as exc:
+        hashing.cancel()
         shutil.rmtree(staging, ignore_errors=True)
         disk = disk_cause(exc)
         if disk is not None and not isinstance(exc, CytohubError):
@@ -566,7 +622,7 @@ def _mix_staged(staging: Path, out: Path, name: str, rec: Recipe | None, cut: Cu
 def _mix_into(staging: Path, name: str, rec: Recipe | None, cut: Cut, srcs: list[Source], max_shard_bytes: int,
               note) -> dict[str, Any]:
     k = len(cut.classes)
-    schema = mix_schema(cut.classes)
+    schema = mix_schema(cut.classes, name, any(bool(s.report.get("synthetic")) for s in srcs))
     parts: list[_Part] = []
     tallies: dict[str, _SourceTally] = {}
     samples = _SampleDraw()
@@ -753,6 +809,7 @@ def _report(name: str, rec: Recipe | None, cut: Cut, srcs: list[Source], parts: 
             "synthetic": bool(r.get("synthetic")), "license": b.license, "license_name": b.license_name,
             "license_id": b.license_id, "license_link": b.license_link, "redistribution": b.redistribution,
             "attribution": b.attribution,
+            "completeness": source_completeness(r), "partial": (r.get("completeness") or {}).get("partial"),
             "homepage": b.homepage, "citation": b.citation.strip(), "report_sha256": s.report_sha256,
             "source_splits": {sp: to for sp, to in s.splits.items()},
             "inputs": [{"path": i["path"], "size": i["size"], "sha256": i["sha256"]} for i in r.get("inputs", [])],
@@ -773,6 +830,12 @@ def _report(name: str, rec: Recipe | None, cut: Cut, srcs: list[Source], parts: 
                 "taxonomy_version": TAXONOMY_VERSION, "depth": cut.depth, "classes": classes,
                 "class_titles": cut.titles, "source_column": SOURCE_COLUMN, "split_aliases": SPLIT_ALIASES},
         "synthetic": any(x["synthetic"] for x in sources),
+        "synthetic_marker": {"sources": {s.corpus: s.report.get("synthetic_marker") for s in srcs
+                                         if s.report.get("synthetic")}} if any(x["synthetic"] for x in sources)
+        else None,
+        "completeness": {"partial": "; ".join(f"{x['corpus']} {x['partial']}" for x in sources if x["partial"])
+                         or None,
+                         "sources": {x["corpus"]: x["completeness"] for x in sources}},
         "redistribution": max((x["redistribution"] for x in sources), key=REDISTRIBUTION.index),
         "parameters": {"max_shard_bytes": max_shard_bytes},
         "num_rows": sum(s["num_examples"] for s in splits.values()),
@@ -783,6 +846,21 @@ def _report(name: str, rec: Recipe | None, cut: Cut, srcs: list[Source], parts: 
         "sources": sources,
         "samples": samples.chosen(),
     }
+
+
+def source_completeness(report: dict[str, Any]) -> str:
+    """One line on how complete a source build is against what its publisher states (its report's
+    `completeness`, see `cytohub.completeness`)."""
+    c = report.get("completeness")
+    if not c:
+        return "not recorded by its build"
+    if c.get("partial"):
+        return f"partial: {c['partial']}"
+    if not c.get("declared"):
+        return "the publisher states no counts to compare with"
+    if not c.get("checked"):
+        return f"not compared with the published counts ({c.get('basis')})"
+    return "complete against what the publisher states"
 
 
 def _split_order(splits: dict[str, Any]) -> list[str]:
@@ -936,26 +1014,42 @@ def _figures(staging: Path, report: dict[str, Any], cut: Cut, srcs: list[Source]
 
 
 # ============================================================================================ card
-def write_card(folder: Path, report: dict[str, Any]) -> None:
-    """Write README.md (and LICENSE.md when the sources' licenses differ) of a mix from its report."""
-    from cytohub.mixcard import license_file, render_card
+def card_files(report: dict[str, Any]) -> dict[str, str]:
+    """The text files of a mix written from its report (`cytohub card DIR` writes them again with
+    `manifest.rewrite`): README.md (the card), croissant.json and, when the sources' licenses differ,
+    LICENSE.md (file name -> text)."""
+    from cytohub.croissant import CROISSANT
+    from cytohub.mixcard import license_file, mix_croissant_json, render_card
 
-    (folder / "README.md").write_text(render_card(report), encoding="utf-8")
+    out = {"README.md": render_card(report), CROISSANT: mix_croissant_json(report)}
     text = license_file(report)
     if text is not None:
-        (folder / LICENSE_FILE).write_text(text, encoding="utf-8")
-    elif (folder / LICENSE_FILE).exists():
-        (folder / LICENSE_FILE).unlink()
+        out[LICENSE_FILE] = text
+    return out
+
+
+def _background(fn):
+    from concurrent.futures import ThreadPoolExecutor
+
+    pool = ThreadPoolExecutor(1, thread_name_prefix="cytohub-mix-verify")
+    future = pool.submit(fn)
+    pool.shutdown(wait=False)
+    return future
 
 
 # ============================================================================================ validate hook
 class ValidateHook:
     """What `cytohub validate` checks differently for a mix (`kind: "mix"`): the default configuration's
-    `dataset_info`, the schema plus `source`, shards nested by source (`data/<source>/<split>-...`), and each
-    row's `source` and id prefix."""
+    `dataset_info`, the schema plus `source`, shards nested by source (`data/<source>/<split>-...`), each row's
+    `source` and id prefix, the configurations (`check_configs`: card against report, each configuration's
+    `data_files` against the shards it must hold, and its row counts), and `load_dataset` of each holdout
+    configuration (`load_problems`)."""
+
+    columns = [SOURCE_COLUMN]  # read with the small columns of every row, for `check_row`
 
     def __init__(self, report: dict[str, Any]) -> None:
-        self.sources = [s["corpus"] for s in report.get("sources", [])]
+        self.sources = [s["corpus"] for s in report.get("sources", []) if isinstance(s, dict)]
+        self.configs = report.get("configs") or {}
 
     @staticmethod
     def dataset_info(meta: dict[str, Any]) -> dict[str, Any]:
@@ -968,8 +1062,6 @@ class ValidateHook:
     def same_schema(feats, class_names: Sequence[str]) -> bool:
         return feats == mix_features(class_names)
 
-    columns = [SOURCE_COLUMN]  # read with the small columns of every row, for `check_row`
-
     @staticmethod
     def features(class_names: Sequence[str]):
         return mix_features(class_names)
@@ -981,15 +1073,15 @@ class ValidateHook:
             problem("shards", f"{data}: missing data folder")
             return out
         for entry in sorted(data.iterdir()):
-            if not entry.is_dir() or entry.name not in self.sources:
+            if entry.is_symlink() or not entry.is_dir() or entry.name not in self.sources:
                 problem("shards", f"{entry}: expected only data/<source>/ folders of the sources in the report "
                                   f"({', '.join(self.sources)})")
                 continue
             found: dict[str, list[tuple[int, int, Path]]] = {}
             for p in sorted(entry.iterdir()):
                 m = SHARD_RE.match(p.name)
-                if not m or not p.is_file():
-                    problem("shards", f"{p}: not a shard name of the form <split>-NNNNN-of-NNNNN.parquet")
+                if not m or p.is_symlink() or not p.is_file():
+                    problem("shards", f"{p}: not a shard (a regular file named <split>-NNNNN-of-NNNNN.parquet)")
                     continue
                 found.setdefault(m["split"], []).append((int(m["i"]), int(m["n"]), p))
             for split, items in found.items():
@@ -1006,6 +1098,107 @@ class ValidateHook:
             problem("source", f"{where}: source {row.get(SOURCE_COLUMN)!r} in the folder of {source!r}")
         if not str(row.get("id", "")).startswith(f"{source}/"):
             problem("source", f"{where}: id does not start with {source + '/'!r}")
+
+    def members(self, config: str, split: str, shards: Sequence[str]) -> list[str]:
+        """The shards (paths relative to the folder, `data/<source>/<split>-...`) a configuration's split must
+        hold, from the folder's layout and the rule of the configuration (see the module doc)."""
+        def parts(p: str) -> tuple[str, str]:
+            source, name = p.split("/")[1:3]
+            return source, name.split("-", 1)[0]
+
+        if config == "default":
+            return [p for p in shards if parts(p)[1] == split]
+        held = config[len(HOLDOUT_PREFIX):]
+        if split == "test":
+            return [p for p in shards if parts(p)[0] == held]
+        return [p for p in shards if parts(p)[0] != held and parts(p)[1] == split]
+
+    def check_configs(self, problem: Callable[[str, str], None], card_path: Path, meta: dict[str, Any],
+                      rows_of: dict[str, int]) -> dict[str, dict[str, list[str]]]:
+        """The card's `configs` and per-configuration `dataset_info` against the report; each configuration's
+        `data_files` patterns (as `datasets` resolves them: `*` within one path segment) against the shards
+        the configuration must hold (`members`), and its row counts against those shards' rows (`rows_of`:
+        shard path relative to the folder -> rows). Returns config -> split -> resolved shard paths, in the
+        order `datasets` reads them (patterns in order, files sorted within each)."""
+        card = {c.get("config_name"): c for c in meta.get("configs") or [] if isinstance(c, dict)}
+        infos = {i.get("config_name"): i for i in (meta.get("dataset_info") or []) if isinstance(i, dict)} \
+            if isinstance(meta.get("dataset_info"), list) else {}
+        if set(card) != set(self.configs):
+            problem("configs", f"{card_path}: configs {sorted(card, key=str)} but the report lists "
+                               f"{sorted(self.configs)}")
+        expected_holdouts = {HOLDOUT_PREFIX + s for s in self.sources}
+        for name in self.configs:
+            if name != "default" and name not in expected_holdouts:
+                problem("configs", f"{card_path}: config {name!r} is neither default nor holdout-<source>")
+        shards = sorted(rows_of)
+        resolved: dict[str, dict[str, list[str]]] = {}
+        for name, cfg in self.configs.items():
+            files = {f.get("split"): f.get("path") for f in (card.get(name) or {}).get("data_files") or []
+                     if isinstance(f, dict)}
+            sizes = {s.get("name"): s.get("num_examples") for s in (infos.get(name) or {}).get("splits") or []}
+            if set(files) != set(cfg):
+                problem("configs", f"{card_path}: config {name!r} has splits {sorted(files, key=str)} in the card "
+                                   f"but {sorted(cfg)} in the report")
+            for split, v in cfg.items():
+                patterns = files.get(split)
+                patterns = [patterns] if isinstance(patterns, str) else list(patterns or [])
+                if patterns != v.get("data_files"):
+                    problem("configs", f"{card_path}: config {name!r} split {split!r}: data_files {patterns} in "
+                                       f"the card, {v.get('data_files')} in the report")
+                got = []
+                for pattern in patterns:
+                    got += [p for p in shards if _glob_match(pattern, p) and p not in got]
+                resolved.setdefault(name, {})[split] = got
+                want = self.members(name, split, shards) if name == "default" or name in expected_holdouts else got
+                if sorted(got) != sorted(want):
+                    problem("configs", f"config {name!r} split {split!r}: its data_files select "
+                                       f"{_listing(sorted(got))} but it must hold {_listing(sorted(want))}")
+                rows = sum(rows_of[p] for p in got)
+                if not rows:
+                    problem("configs", f"config {name!r} split {split!r} has no rows; `datasets` cannot load an "
+                                       "empty split")
+                if rows != v.get("num_examples") or rows != sizes.get(split):
+                    problem("configs", f"config {name!r} split {split!r}: {rows} rows in its shards, the report "
+                                       f"says {v.get('num_examples')}, the card {sizes.get(split)}")
+        return resolved
+
+    @staticmethod
+    def load_problems(folder: Path, firsts: dict[str, dict[str, str]]) -> list[str]:
+        """`datasets.load_dataset(folder, config, streaming=True)` of each holdout configuration reads the first
+        id of each of its splits (`firsts`: config -> split -> expected first id). The default configuration
+        is read by validate's own load check."""
+        from datasets import load_dataset
+
+        problems = []
+        for config, splits in firsts.items():
+            try:
+                # the `id` column of each split's first file, read to its end (a scan abandoned part-way can make
+                # pyarrow abort the interpreter at exit; see cytohub.validate)
+                dd = load_dataset(str(folder), config, streaming=True, columns=["id"])
+                for split, first in splits.items():
+                    ds = dd[split]
+                    ids = [row["id"] for row in ds.shard(num_shards=ds.num_shards, index=0)]
+                    got = ids[0] if ids else None
+                    if got != first:
+                        problems.append(f"{folder}: config {config!r} split {split!r} starts with {got!r}, not "
+                                        f"{first!r}")
+            except Exception as exc:
+                text = str(exc).splitlines()[0] if str(exc) else ""
+                problems.append(f"{folder}: datasets.load_dataset({config!r}, streaming=True) fails: "
+                                f"{type(exc).__name__}: {text}")
+        return problems
+
+
+def _glob_match(pattern: str, path: str) -> bool:
+    """Whether a `data_files` pattern matches a relative path, `*` staying within one path segment."""
+    import fnmatch
+
+    a, b = pattern.split("/"), path.split("/")
+    return len(a) == len(b) and all(fnmatch.fnmatchcase(y, x) for x, y in zip(a, b, strict=True))
+
+
+def _listing(paths: list[str]) -> str:
+    return ", ".join(paths[:5]) + (f" and {len(paths) - 5} more" if len(paths) > 5 else "") if paths else "nothing"
 
 
 def validate_hook(report: dict[str, Any]) -> ValidateHook | None:

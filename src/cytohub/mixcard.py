@@ -1,13 +1,19 @@
-"""The dataset card of a mix (README.md) and, when its sources' licenses differ, its LICENSE.md.
+"""The dataset card of a mix (README.md), its croissant.json and, when its sources' licenses differ, its
+LICENSE.md.
 
-Everything comes from the mix's build report (`cytohub.mix`), so `cytohub card DIR` regenerates both without
+Everything comes from the mix's build report (`cytohub.mix`), so `cytohub card DIR` regenerates them without
 mixing again. The card gives: the configurations and how to load them, rows per source, split and class, the
 mapping table of every source (native class -> harmonized node -> class of the mix, or why the rows were left
-out), the duplicate audit, every source's citation, license and attribution, and provenance.
+out), each source's completeness, the duplicate audit, every source's citation, license and attribution, and
+provenance. croissant.json describes the shards of every source as one Croissant 1.0 record set with `source`
+and `split` fields (see `mix_croissant`).
 """
 
 from __future__ import annotations
 
+import json
+import re
+from types import SimpleNamespace
 from typing import Any
 
 from datasets import DatasetInfo, SplitDict, SplitInfo
@@ -93,7 +99,8 @@ def _config_yaml(report: dict[str, Any]) -> list[dict[str, Any]]:
 def _title(report: dict[str, Any]) -> str:
     m = report["mix"]
     base = m["title"] or f"{m['name']}: {m['taxonomy_title']}, depth {m['depth']}"
-    return ("[SYNTHETIC] " if report["synthetic"] else "") + base
+    partial = (report.get("completeness") or {}).get("partial")
+    return ("[SYNTHETIC] " if report["synthetic"] else "") + base + (f" (partial: {partial})" if partial else "")
 
 
 def card_data(report: dict[str, Any]) -> DatasetCardData:
@@ -255,6 +262,8 @@ def _body(r: dict[str, Any]):
     else:
         yield "## Rows left out\n\nNone: every row of every source has a class at this depth."
 
+    yield _completeness_section(r)
+
     yield _audit_section(r)
 
     yield ("## Schema\n\nThe cytohub unified schema (v" + r["schema_version"] + ") plus `source`. `id` and the "
@@ -306,6 +315,18 @@ def _per_source_class(r: dict[str, Any], corpus: str, split: str, cls: str) -> i
     return r["per_source"].get(corpus, {}).get(split, {}).get("labels", {}).get(cls, 0)
 
 
+def _completeness_section(r: dict[str, Any]) -> str:
+    """Each source's completeness against what its publisher states, as its build recorded it."""
+    partial = (r.get("completeness") or {}).get("partial")
+    lines = []
+    if partial:
+        lines.append(f"**Partial build: {partial}.** Some sources were built from downloads that lack published "
+                     "files or rows (`cytohub build --allow-partial`): their rows here are what those builds hold.")
+    lines.append("Each source as its build found it against what its publisher states (see each source's card):")
+    rows = [[f"`{s['corpus']}`", s.get("completeness") or "not recorded"] for s in r["sources"]]
+    return "## Completeness\n\n" + "\n\n".join(lines) + "\n\n" + _table(["source", "completeness"], rows)
+
+
 def _audit_section(r: dict[str, Any]) -> str:
     a = r.get("audit") or {}
     if not a.get("audited"):
@@ -328,3 +349,106 @@ def _audit_section(r: dict[str, Any]) -> str:
     else:
         lines += ["", "No configuration has a duplicate or a group across its splits."]
     return "## Duplicates and leakage\n\n" + "\n".join(lines)
+
+
+# ------------------------------------------------------------------------------------------- croissant.json
+def mix_croissant(report: dict[str, Any]) -> dict[str, Any]:
+    """The Croissant 1.0 + RAI document of a mix (`cytohub.croissant` describes a single corpus's build).
+
+    One FileSet holds every source's shards (`data/*/*.parquet`); the record set `default` has the unified
+    schema's fields plus `source` (the corpus) and `split` (from the shard's file name), so the card's
+    leave-one-source-out configurations are selections on those two fields (Croissant has no notion of a
+    configuration: the description states them). `label_names` enumerates the mix's classes. `license` lists
+    every source's license; `citeAs` holds every source's citation; the RAI fields are each source's own (as
+    `cytohub.croissant` states them for its build, prefixed with the corpus's name), plus what the mix changed.
+    Object categories are not enumerated: objects of labelled rows keep their corpus's categories, those of rows
+    without an image label take the mix's classes."""
+    from cytohub import registry
+    from cytohub.croissant import CONFORMS_TO, CONTEXT, SHARD_NAME, _column, _field, _label_set, _license, _rai
+
+    m = report["mix"]
+    srcs = report["sources"]
+    synthetic = report["synthetic"]
+    names = ", ".join(f"{s['pretty_name']} (`{s['corpus']}`)" for s in srcs)
+    holdouts = [c for c in report["configs"] if c.startswith(HOLDOUT_PREFIX)]
+    description = (("SYNTHETIC DATA (made from builds of synthetic raw data; no real images). " if synthetic else "")
+                   + f"A cytohub mix of {len(srcs)} corpora ({names}) labelled on {m['taxonomy_title']} (cytohub "
+                   f"taxonomy `{m['taxonomy']}` {m['taxonomy_version']}) cut at depth {m['depth']}: "
+                   f"{len(m['classes'])} classes. Made by cytohub {report['cytohub_version']} (mix "
+                   f"{report['builder']['version']}, unified schema v{report['schema_version']}) from the corpora's "
+                   "cytohub builds; image bytes are copied unchanged. Each row names its corpus in `source` and "
+                   "keeps its corpus's split in `split`."
+                   + (f" Leave-one-source-out configurations ({', '.join(holdouts)}): holdout-S takes train and "
+                      "validation from the other sources' train and validation splits, and every row of S as test."
+                      if holdouts else "")
+                   + " " + DISCLAIMER.replace("**", ""))
+    licenses = list(dict.fromkeys(_license(SimpleNamespace(license=s["license"], license_link=s["license_link"],
+                                                           license_name=s["license_name"])) for s in srcs))
+    splits = report["splits"]
+    doc: dict[str, Any] = {
+        "@context": CONTEXT,
+        "@type": "sc:Dataset",
+        "name": re.sub(r"[^A-Za-z0-9_-]", "-", m["name"]),
+        "alternateName": _title(report),
+        "description": description,
+        "conformsTo": CONFORMS_TO,
+        "citeAs": "\n\n".join(s["citation"] for s in srcs if s["citation"]),
+        "license": licenses if len(licenses) > 1 else licenses[0],
+        "version": report["builder"]["version"],
+        "keywords": ["cytohub-mix", "benchmark", m["taxonomy"], "cytopathology", "medical imaging"]
+                    + (["synthetic"] if synthetic else []),
+        "isLiveDataset": False,
+        "distribution": [{
+            "@type": "cr:FileSet",
+            "@id": "parquet-files",
+            "name": "parquet-files",
+            "description": "The Parquet shards, data/<source>/<split>-NNNNN-of-NNNNN.parquet relative to the build "
+                           "folder (= the Hub repo): " + "; ".join(
+                               f"{split} {v['num_examples']} rows (" + ", ".join(
+                                   f"{c} {n}" for c, n in v["sources"].items()) + ")" for split, v in splits.items())
+                           + ".",
+            "encodingFormat": "application/x-parquet",
+            "includes": "data/*/*.parquet",
+        }],
+        "recordSet": [
+            _label_set("label_names", "classes of the mix (`label` ClassLabel index -> taxonomy node)", m["classes"]),
+            {"@type": "cr:RecordSet", "@id": "default", "name": "default",
+             "description": "One row per image (or focal stack) in cytohub's unified schema plus `source`; see the "
+                            "card's Schema table.",
+             "field": [_field("split", "sc:Text", "the split this row belongs to in its corpus (from its shard's file "
+                                                  "name)", file_property="filename", regex=SHARD_NAME),
+                       _field(SOURCE_COLUMN, "sc:Text", "the corpus the row comes from (a cytohub corpus name)")]
+                      + [_column(name, True, False) for name in FIELDS]},
+        ],
+        **_mix_rai(report, {s["corpus"]: _rai(registry.get(s["corpus"]), {"synthetic": s["synthetic"]})
+                            for s in srcs}),
+    }
+    return doc
+
+
+def mix_croissant_json(report: dict[str, Any]) -> str:
+    """`mix_croissant(report)` as the text of croissant.json (deterministic: same report, same bytes)."""
+    return json.dumps(mix_croissant(report), indent=1, ensure_ascii=False) + "\n"
+
+
+def _mix_rai(report: dict[str, Any], per_source: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """The sources' RAI fields, each statement prefixed with its corpus, plus what the mix itself did."""
+    m = report["mix"]
+    out: dict[str, Any] = {}
+    for key in next(iter(per_source.values())):
+        parts = []
+        for corpus, rai in per_source.items():
+            value = rai[key]
+            parts += [f"{corpus}: {x}" for x in value] if isinstance(value, list) else [f"{corpus}: {value}"]
+        out[key] = parts if isinstance(next(iter(per_source.values()))[key], list) else " ".join(parts)
+    left = sum(sum(s["left_out"].values()) for s in report["sources"])
+    out["rai:dataPreprocessingProtocol"] = [
+        f"Mixed by cytohub: `label` is each row's harmonized node cut at depth {m['depth']} of `{m['taxonomy']}`; "
+        f"{left} rows without an honest class at that depth were left out (counted per source and reason in the "
+        "card); `id` and `group` are prefixed with `<source>/`; image bytes, geometry and `extra` are copied "
+        "unchanged.", *out["rai:dataPreprocessingProtocol"]]
+    out["rai:dataBiases"] = [
+        "The corpora differ in site, preparation, stain and scanner, and in class balance: `source` is confounded "
+        "with the class distribution (see the card's rows per source and class); the holdout configurations "
+        "measure transfer across corpora.", *out["rai:dataBiases"]]
+    return out

@@ -20,6 +20,11 @@ Checks, in order:
 6. `datasets.load_dataset` on the folder in streaming mode reads the first and the last row of every split
    (the last from the split's last shard, so the cost is bounded by one shard); with `full`, a non-streaming
    `load_dataset` (into a throwaway cache) reads them too.
+A mix (`cytohub.mix`, report `kind: "mix"`) is checked the same way, with its own layout (`ValidateHook`):
+the schema plus `source`, shards under `data/<source>/`, each row's source and id prefix, its default
+configuration read by step 6, and each configuration: the card's against the report's, its `data_files`
+against the shards its rule says it holds, its row counts, and `load_dataset(folder, "holdout-<source>",
+streaming=True)` reading the first row of each split.
 Memory stays bounded: one row group of the small columns, or of a sampled row group, at a time.
 """
 
@@ -223,8 +228,9 @@ def _check_content(v: Validation, folder: Path, progress, full: bool, sample_row
     # at exit in about 1 run in 30: "terminate called without an active exception")
     loader = None
     ends = {split: _ends(opened) for split, opened in opened_by_split.items()}
+    firsts = _mix_configs(v, mix, folder, card_path, meta, opened_by_split) if mix else {}
     if load and ends and all(e[0] is not None for e in ends.values()) \
-            and not any(k in v._kinds for k in ("schema", "splits", "shards")):
+            and not any(k in v._kinds for k in ("schema", "splits", "shards", "configs")):
         loader = _background(lambda: importlib.import_module("datasets"))
     done = 0
     decode: list[tuple[_Shard, int, list[int]]] = []  # (shard, row group, rows) to decode in stage 2
@@ -245,8 +251,9 @@ def _check_content(v: Validation, folder: Path, progress, full: bool, sample_row
             v.problem("counts", f"split {split!r}: {count} rows in the shards but the card says {expected[split]}")
     deferred.append(lambda: _decode_rows(v, decode, state))
     if loader is not None:
-        deferred.append(lambda: loader.result() and [v.problem("load", message)
-                                                     for message in _load_problems(folder, ends, full)])
+        deferred.append(lambda: loader.result() and [
+            v.problem("load", message)
+            for message in _load_problems(folder, ends, full) + _mix_load_problems(mix, folder, firsts)])
 
 
 def _mix_hook(report: dict):
@@ -258,6 +265,30 @@ def _mix_hook(report: dict):
     from cytohub.mix import validate_hook
 
     return validate_hook(report)
+
+
+def _mix_configs(v: Validation, mix, folder: Path, card_path: Path, meta: dict,
+                 opened_by_split: dict[str, list[_Shard]]) -> dict[str, dict[str, str]]:
+    """A mix's configurations checked (`cytohub.mix.ValidateHook.check_configs`); returns, for each holdout
+    configuration, the id each split must start with when `datasets` loads it."""
+    opened = {s.path.relative_to(folder).as_posix(): s for shards in opened_by_split.values() for s in shards}
+    resolved = mix.check_configs(v.problem, card_path, meta, {p: sum(s.row_groups) for p, s in opened.items()})
+    firsts: dict[str, dict[str, str]] = {}
+    for config, splits in resolved.items():
+        if config == "default":
+            continue  # read by `_load_problems`
+        for split, paths in splits.items():
+            first = next((opened[p] for p in paths if sum(opened[p].row_groups)), None)
+            if first is not None:
+                firsts.setdefault(config, {})[split] = _ends([first])[0]
+    return firsts
+
+
+def _mix_load_problems(mix, folder: Path, firsts: dict[str, dict[str, str]]) -> list[str]:
+    if not mix or not firsts:
+        return []
+    with _quiet_datasets():
+        return mix.load_problems(folder, firsts)
 
 
 def _ends(opened: list[_Shard]) -> tuple[str | None, str | None, _Shard | None]:
