@@ -526,8 +526,8 @@ def validate(folder: Annotated[Path, typer.Argument(help="A build folder.")],
 @app.command()
 @friendly
 def card(folder: Annotated[Path, typer.Argument(help="A build folder.")], quiet: Quiet = False) -> None:
-    """Regenerate a build folder's README.md (dataset card) and croissant.json from its build report and the
-    current prose; the report's manifest records the new files."""
+    """Regenerate a build folder's README.md (dataset card) and croissant.json (a mix: and LICENSE.md) from its
+    build report and the current prose; the report's manifest records the new files."""
     from cytohub.card import render_card
     from cytohub.croissant import CROISSANT, croissant_json
     from cytohub.manifest import read_report, rewrite
@@ -665,7 +665,7 @@ def push(
 ) -> None:
     """Publish exactly the files of a build (its report's manifest) to the Hugging Face Hub (endpoint:
     HF_ENDPOINT), as one commit; the repo's visibility and access gate are checked against the corpus's
-    license on every push."""
+    license (a mix: the strictest of its corpora's) on every push."""
     if "/" not in repo or repo.count("/") != 1 or not all(repo.split("/")):
         raise CytohubError(f"--repo {repo!r}: expected ORG/NAME, e.g. my-lab/cccid")
     if not folder.is_dir():
