@@ -631,6 +631,17 @@ def test_a_partial_source_makes_a_partial_mix(built, tmp_path):
     assert v.ok, v.problems
 
 
+def test_synthetic_and_real_sources_are_not_mixed(built, tmp_path):
+    src = _copy(built("herlev"), tmp_path, "herlev")
+    r = report(src)
+    r.update(synthetic=False, synthetic_marker=None)  # as a build of the real download would say
+    (src / "build-report.json").write_text(json.dumps(r))
+    code, text = _run_mix("m", "--from", str(src), str(built("cccid")), "--taxonomy", "bethesda-2014",
+                          "--out", str(tmp_path / "m"))
+    assert code != 0 and "cccid built from synthetic raw data and herlev from real data" in text
+    assert not (tmp_path / "m").exists()
+
+
 def test_overwrite_replaces_only_a_build_folder(built, tmp_path):
     out = tmp_path / "m"
     sources = [built("cccid"), built("mendeley-lbc")]

@@ -33,7 +33,8 @@ The output is a build folder in the Hub layout:
 Sources are trusted as builds only: each must have a report with a manifest listing its shards (sizes checked
 first); their sha256 are computed on a thread while the rows are read and the mix fails, leaving nothing at
 `out`, if a shard is not the build's. A source built with `--allow-partial` makes the mix partial (report
-`completeness.partial`, the card's title and body). The mix is synthetic when any source is.
+`completeness.partial`, the card's title and body). Sources are all synthetic (the mix is then marked
+synthetic) or all real: a mix of both is refused.
 
 Speed: source shards are read one row group at a time with pyarrow; the new `label` is computed with Arrow
 and NumPy from a per-source table (harmonized node -> class index or reason), rows are filtered, `source`
@@ -542,6 +543,12 @@ def mix(name: str | None, sources: Sequence[str | os.PathLike], out: str | os.Pa
         seen[s.corpus] = s.folder
         check_destination(out, s.folder)  # not the source, not inside it, not around it
     check_destination(out)
+    fake = [s.corpus for s in srcs if s.report.get("synthetic")]
+    if fake and len(fake) < len(srcs):
+        real = [s.corpus for s in srcs if not s.report.get("synthetic")]
+        raise CytohubError(f"{', '.join(fake)} built from synthetic raw data and {', '.join(real)} from real data: "
+                           "a mix is either synthetic or real (its card, title and push rules say which); mix "
+                           "builds of one kind")
     manifest.check_replace(out, overwrite)  # fail fast; checked again under the destination's lock
     name, rec, tree, depth = resolve(name, recipe, taxonomy, depth, [s.corpus for s in srcs], allow_missing)
     if not 0 <= audit_threshold <= 63:
