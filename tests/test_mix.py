@@ -655,3 +655,25 @@ def test_overwrite_replaces_only_a_build_folder(built, tmp_path):
     with pytest.raises(CytohubError, match="notes.txt"):
         mix("m", sources, out, taxonomy="bethesda-2014", allow_leakage=True, overwrite=True)
     assert (out / "notes.txt").read_text() == "mine"
+
+
+def test_card_dataset_info_is_what_datasets_writes(haematology):
+    from datasets import DatasetInfo, SplitDict, SplitInfo
+    from huggingface_hub import DatasetCard
+
+    from cytohub.mix import mix_features
+    from cytohub.mixcard import dataset_infos
+
+    r = report(haematology)
+    ours = dataset_infos(r)
+    assert [i["config_name"] for i in ours] == list(r["configs"])
+    for info, (name, cfg) in zip(ours, r["configs"].items(), strict=True):
+        split_dict = SplitDict()
+        for split, v in cfg.items():
+            split_dict.add(SplitInfo(name=split, num_bytes=v["num_bytes"], num_examples=v["num_examples"]))
+        expected = DatasetInfo(features=mix_features(r["mix"]["classes"]), splits=split_dict,
+                               download_size=sum(v["parquet_bytes"] for v in cfg.values()),
+                               dataset_size=sum(v["num_bytes"] for v in cfg.values()))._to_yaml_dict()
+        assert json.dumps(info) == json.dumps({"config_name": name, **expected})  # same keys, order, values
+    text = (haematology / "README.md").read_text()
+    assert str(DatasetCard(text)) == text and "&id" not in text  # as the Hub client writes it; no YAML anchors

@@ -16,11 +16,10 @@ import re
 from types import SimpleNamespace
 from typing import Any
 
-from datasets import DatasetInfo, SplitDict, SplitInfo
-from huggingface_hub import DatasetCard, DatasetCardData
+from huggingface_hub.repocard_data import DatasetCardData  # not `huggingface_hub.DatasetCard` (its Hub client)
 
-from cytohub.card import DISCLAIMER, SYNTHETIC_TAG, _figures, _table, repo_placeholder, size_category
-from cytohub.mix import HOLDOUT_PREFIX, LICENSE_FILE, REASONS, SOURCE_COLUMN, TRAINING_SPLITS, mix_features
+from cytohub.card import DISCLAIMER, SYNTHETIC_TAG, _figures, _table, features_yaml, repo_placeholder, size_category
+from cytohub.mix import HOLDOUT_PREFIX, LICENSE_FILE, REASONS, SOURCE_COLUMN, TRAINING_SPLITS, mix_schema
 from cytohub.schema import FIELDS
 
 MULTIPLE_LICENSES = "multiple-licenses"  # the card's license_name when the sources' licenses differ
@@ -72,18 +71,20 @@ def license_file(report: dict[str, Any]) -> str | None:
     return "\n".join(lines)
 
 
-def _dataset_infos(report: dict[str, Any]) -> list[dict[str, Any]]:
-    feats = mix_features(report["mix"]["classes"])
+def dataset_infos(report: dict[str, Any]) -> list[dict[str, Any]]:
+    """The card's `dataset_info`, one entry per configuration (`config_name`, then features, splits, download
+    and dataset sizes as `datasets.DatasetInfo._to_yaml_dict()` gives them), without importing `datasets`: the
+    features come from the shards' own Arrow schema metadata (`mix_schema`, via `cytohub.card.features_yaml`);
+    the test suite checks that both give the same dict."""
+    features = json.loads(mix_schema(report["mix"]["classes"]).metadata[b"huggingface"])["info"]["features"]
     out = []
     for name, cfg in report["configs"].items():
-        split_dict = SplitDict()
-        for split, v in cfg.items():
-            split_dict.add(SplitInfo(name=split, num_bytes=v["num_bytes"], num_examples=v["num_examples"]))
         # as `push_to_hub` reports them: download_size = the Parquet files, dataset_size = the Arrow table bytes
-        info = DatasetInfo(features=feats, splits=split_dict,
-                           download_size=sum(v["parquet_bytes"] for v in cfg.values()),
-                           dataset_size=sum(v["num_bytes"] for v in cfg.values()))._to_yaml_dict()
-        out.append({"config_name": name, **info})
+        out.append({"config_name": name, "features": features_yaml(features),  # one copy each: no YAML anchors
+                    "splits": [{"name": split, "num_bytes": v["num_bytes"], "num_examples": v["num_examples"]}
+                               for split, v in cfg.items()],
+                    "download_size": sum(v["parquet_bytes"] for v in cfg.values()),
+                    "dataset_size": sum(v["num_bytes"] for v in cfg.values())})
     return out
 
 
@@ -126,7 +127,7 @@ def card_data(report: dict[str, Any]) -> DatasetCardData:
         size_categories=[size_category(report["num_rows"])],
         source_datasets=[f"extended|{s['homepage']}" for s in report["sources"] if s["homepage"]] or None,
         configs=_config_yaml(report),
-        dataset_info=_dataset_infos(report),
+        dataset_info=dataset_infos(report),
         **extra,
     )
 
@@ -134,7 +135,8 @@ def card_data(report: dict[str, Any]) -> DatasetCardData:
 def render_card(report: dict[str, Any]) -> str:
     data = card_data(report)
     body = "\n\n".join(part for part in _body(report) if part)
-    return str(DatasetCard(f"---\n{data.to_yaml()}\n---\n\n{body}\n"))
+    # the text `huggingface_hub.DatasetCard` would write back (a test checks it)
+    return f"---\n{data.to_yaml()}\n---\n\n{body}\n"
 
 
 def _body(r: dict[str, Any]):
