@@ -13,6 +13,10 @@ best of each kept:
             against their builds' manifests on a thread while rows are read, the mix's own files hashed for its
             manifest; rows written are the kept rows); `mix copy` is the same
             run without the time spent drawing the card's figures (a fixed cost: a few dozen images decoded);
+  hash      the trust work inside `mix`, timed alone: the sha256 of the sources' shards against their builds'
+            manifests (`cytohub.mix.verify_sources`, on a thread during the mix) plus the manifest of the mix's
+            own files (`cytohub.manifest.compute`); builds pay the second part too. `mix copy - hash` is `mix
+            copy` less that time: the copy itself;
   audit     the duplicate audit alone on the mix (`cytohub.audit.audit`: sha256 + pHash of every image; it decodes
             every image, which the copy never does).
 Rows per second are rows read from the sources per wall-clock second; CPU seconds (this process) are given
@@ -123,9 +127,15 @@ def main() -> None:
                 assert n == rows_read
                 dest.unlink()
             best[variant] = min(best.get(variant, (wall, cpu)), (wall, cpu))
+    from cytohub import manifest
+    from cytohub.mix import open_source, verify_sources
+
+    srcs = [open_source(f) for f in folders]
+    _, wall, cpu = _timed(lambda: (verify_sources(srcs), manifest.compute(out)))
+    best["hash"] = (wall, cpu)
+    best["mix copy - hash"] = (best["mix copy"][0] - wall, best["mix copy"][1] - cpu)
     _, wall, cpu = _timed(lambda: audit([out]))
     best["audit"] = (wall, cpu)
-    shutil.rmtree(out, ignore_errors=True)
     summary = {
         "corpora": corpora, "rows_read": rows_read, "rows_kept": kept, "source_parquet_mb": round(image_bytes / 1e6, 1),
         "seconds": {k: {"wall": round(w, 2), "cpu": round(c, 2)} for k, (w, c) in best.items()},
@@ -135,6 +145,9 @@ def main() -> None:
         "mix_over_concat_cpu": round(best["concat"][1] / best["mix"][1], 2),
         "mix_over_concat_cytohub_options_cpu": round(best["concat+"][1] / best["mix"][1], 2),
         "mix_copy_over_concat_cytohub_options_cpu": round(best["concat+"][1] / best["mix copy"][1], 2),
+        "mix_copy_without_hashing_over_concat_cytohub_options_cpu": round(
+            best["concat+"][1] / best["mix copy - hash"][1], 2),
+        "hashed_mb": round((image_bytes + sum(p.stat().st_size for p in (out / "data").rglob("*.parquet"))) / 1e6, 1),
         "repeat": args.repeat,
         "command": "python benchmarks/mix_speed.py" + (f" --corpora {args.corpora}" if corpora != list(DEFAULT)
                                                         else ""),
@@ -142,9 +155,11 @@ def main() -> None:
     print(f"{rows_read:,} rows ({summary['source_parquet_mb']} MB of shards) from {', '.join(corpora)}; "
           f"mix keeps {kept:,}")
     for k, (w, c) in best.items():
-        print(f"  {k:8} {w:7.2f} s wall {c:7.2f} s cpu  {rows_read / w:9,.0f} rows/s")
+        print(f"  {k:15} {w:7.2f} s wall {c:7.2f} s cpu  {rows_read / w:9,.0f} rows/s")
+    shutil.rmtree(out, ignore_errors=True)
     print(f"mix copy (without the figures) / concat with cytohub's options, cpu: "
-          f"{summary['mix_copy_over_concat_cytohub_options_cpu']}")
+          f"{summary['mix_copy_over_concat_cytohub_options_cpu']}; without the hashing "
+          f"({summary['hashed_mb']} MB hashed): {summary['mix_copy_without_hashing_over_concat_cytohub_options_cpu']}")
     print(f"mix / pyarrow concat (rows/s): {summary['mix_over_concat']} (defaults), "
           f"{summary['mix_over_concat_cytohub_options']} (cytohub's writer options); cpu ratios "
           f"{summary['mix_over_concat_cpu']} and {summary['mix_over_concat_cytohub_options_cpu']}")
