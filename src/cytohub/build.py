@@ -35,7 +35,7 @@ from typing import Any
 
 import numpy as np
 
-from cytohub import __version__, completeness, errors, figures, images, manifest, splits, synth
+from cytohub import __version__, completeness, errors, figures, images, layout, manifest, splits, synth
 from cytohub.builder import Builder
 from cytohub.download import RECORD_FILES, verify_raw
 from cytohub.encode import storage_schema
@@ -230,12 +230,13 @@ def _build_into(builder: Builder, raw_path: Path, staging: Path, ratios: dict[st
 
         pipeline.run(builder.examples(tree), tree.mark_used, collect)
         if not ledger.rows:
-            raise RawLayoutError(f"{raw_path}: the {builder.name} builder found no rows; is this the right folder?")
+            raise RawLayoutError(layout.no_rows_message(str(raw_path), builder.name, builder.expected_layout, tree))
         note("rows", ledger.rows)
         accounting = tree.accounting(f"not part of the {builder.name} layout")
         inputs = _user_inputs(tree.input_hashes(), provenance)
         counts = tree.accounting_counts()
         containers = list(tree.containers)
+        absent_parts = list(tree.absent_parts)
     errors.reading(None)  # from here on, an error names the row it concerns, not the last raw file read
     ledger.finish()
     ledger.check_unique_ids(builder.name)
@@ -273,6 +274,7 @@ def _build_into(builder: Builder, raw_path: Path, staging: Path, ratios: dict[st
         "parameters": {"split": split_mode, "ratios": ratios, "seed": seed if ratios else None,
                        "max_shard_bytes": max_shard_bytes, "num_shards": num_shards, "allow_partial": allow_partial},
         "inputs": inputs,
+        "absent_parts": absent_parts,
         **stats,
         "images": image_stats.summary(),
         "empty_splits": empty_splits,

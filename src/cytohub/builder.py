@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from cytohub.completeness import Published  # noqa: F401 (re-exported for builders)
+from cytohub.layout import sketch_text
 from cytohub.raw import RawTree
 
 REDISTRIBUTION = ("allowed", "gated", "forbidden")
@@ -124,11 +125,17 @@ class Builder:
     mpp: ClassVar[float | None] = None
     num_images: ClassVar[int | None] = None  # as published
     layout: ClassVar[str] = "verified"  # verified | unverified (the raw layout was reconstructed)
+    # A short sketch of the raw tree the builder reads (a few indented lines; `<...>` for variable names),
+    # shown by `cytohub info` and in layout errors (see cytohub.layout).
+    expected_layout: ClassVar[str] = ""
     assumptions: ClassVar[tuple[str, ...]] = ()  # what the builder assumes where sources are silent
     # responsible-AI facts as the publisher states them, with the source (None: not stated in the sources used;
     # the Croissant file then says so): patients' consent / ethics approval, and de-identification
     consent: ClassVar[str | None] = None
     deidentification: ClassVar[str | None] = None
+    # What cytohub changes in the `image`, `focal_stack` and `mask` bytes, and why, one sentence each; empty when
+    # every one of them is a raw file's bytes exactly as published (the card then says so; a test checks it).
+    conversions: ClassVar[tuple[str, ...]] = ()
     # labels
     labels: ClassVar[tuple[Label, ...]] = ()  # image-level classes (ClassLabel names, in this order)
     object_labels: ClassVar[tuple[Label, ...]] = ()  # categories of `objects`
@@ -202,9 +209,11 @@ class Builder:
             "mpp": cls.mpp,
             "num_images": cls.num_images,
             "layout": cls.layout,
+            "expected_layout": sketch_text(cls.expected_layout, indent=""),
             "assumptions": list(cls.assumptions),
             "consent": cls.consent,
             "deidentification": cls.deidentification,
+            "conversions": list(cls.conversions),
             "labels": [{"name": lab.name, "path": list(lab.path), "harmonized": lab.harmonized}
                        for lab in cls.labels],
             "object_labels": [{"name": lab.name, "path": list(lab.path), "harmonized": lab.harmonized}
@@ -217,7 +226,7 @@ class Builder:
     def check_declaration(cls) -> list[str]:
         """Problems with the declared metadata (empty when the builder is well formed)."""
         problems = []
-        for attr in ("name", "pretty_name", "homepage", "citation", "manual_download"):
+        for attr in ("name", "pretty_name", "homepage", "citation", "manual_download", "expected_layout"):
             if not getattr(cls, attr, None):
                 problems.append(f"{cls.__name__}.{attr} is empty")
         if cls.license not in HUB_LICENSES:

@@ -221,8 +221,8 @@ def _body(b: Builder, r: dict[str, Any]):
     yield ("## License and attribution\n\n" + f"License: {_license_text(b)}.\n\n" + terms
            + (f"Attribution: {b.attribution}\n\n" if b.attribution else "")
            + "This is a format conversion of the original release by cytohub; the original authors own the "
-             "data and its license applies. cytohub adds no rights and makes no changes to image pixels "
-             "(image bytes are passed through as published" + _orientation_note(r.get("images") or {}) + ").")
+             "data and its license applies. cytohub adds no rights. "
+           + _conversions_text(b, r.get("images") or {}))
 
     inputs = _table(["raw file", "bytes", "sha256"], [[i["path"], i["size"], f"`{i['sha256']}`"]
                                                       for i in r["inputs"][:50]])
@@ -232,10 +232,14 @@ def _body(b: Builder, r: dict[str, Any]):
         if f["status"] == "skipped":
             skipped_reasons[f["reason"]] = skipped_reasons.get(f["reason"], 0) + 1
     skipped = "".join(f"\n- {n} skipped: {reason}" for reason, n in sorted(skipped_reasons.items()))
+    absent = "".join(f"\n- `{a['part']}`: {a['effect']}" for a in r.get("absent_parts", []))
+    if absent:
+        absent = ("\n\nParts of the official download absent from the raw data of this build (built from what "
+                  "was present):" + absent)
     yield ("## Provenance\n\n"
            f"Built by cytohub {r['cytohub_version']} with builder `{b.name}` {r['builder']['version']} "
            f"(schema v{r['schema_version']}) from the raw files below. Every raw file is accounted for in "
-           f"`build-report.json`: {r['files']['used']} used, {r['files']['skipped']} skipped.{skipped}\n\n"
+           f"`build-report.json`: {r['files']['used']} used, {r['files']['skipped']} skipped.{skipped}{absent}\n\n"
            + inputs + more + "\n\nManual download instructions:\n\n```text\n" + b.manual_download.strip() + "\n```")
 
     if b.assumptions:
@@ -307,6 +311,18 @@ def _orientation_note(images: dict[str, Any]) -> str:
         return ""
     return (f"; {n:,} image(s) carried an EXIF orientation tag other than 1, which was set to 1 (metadata only) so "
             "that pixels, masks and geometry share the stored frame when `datasets` decodes them")
+
+
+def _conversions_text(b: Builder, images: dict[str, Any]) -> str:
+    """What the card says about the image bytes: passed through, or exactly what was converted and why (and any
+    EXIF orientation tag that was normalised)."""
+    orientation = _orientation_note(images)
+    if not b.conversions:
+        return ("Image, focal-plane and mask bytes are passed through " + ("as published" if orientation else
+                "exactly as published") + " (no re-encoding, no change to pixels" + orientation + ").")
+    return ("Image, focal-plane and mask bytes are passed through as published except for these conversions "
+            "made by cytohub" + (f" (and{orientation[1:]})" if orientation else "") + ":\n\n"
+            + "\n".join(f"- {c}" for c in b.conversions))
 
 
 def _license_text(b: Builder) -> str:

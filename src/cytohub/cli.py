@@ -13,6 +13,7 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import (
     BarColumn,
     DownloadColumn,
@@ -27,7 +28,7 @@ from rich.progress import (
 from rich.table import Table
 from rich.text import Text
 
-from cytohub import __version__, errors, registry
+from cytohub import __version__, errors, layout, registry
 from cytohub.errors import CytohubError, DatasetNotFoundError, Terminated
 
 app = typer.Typer(
@@ -178,9 +179,9 @@ def list_(as_json: Annotated[bool, typer.Option("--json", help="Machine-readable
     for r in rows:
         classes = str(r["classes"]) if r["classes"] else (f"{r['object_categories']} obj" if
                                                           r["object_categories"] else "-")
-        table.add_row(r["name"] + ("" if r["layout"] == "verified" else "*"),
-                      ",".join(TASK_CODES.get(t, t) for t in r["tasks"]), str(r["license"]), r["redistribution"],
-                      "?" if r["images"] is None else f"{r['images']:,}", classes)
+        table.add_row(escape(r["name"]) + ("" if r["layout"] == "verified" else "*"),
+                      escape(",".join(TASK_CODES.get(t, t) for t in r["tasks"])), escape(str(r["license"])),
+                      r["redistribution"], "?" if r["images"] is None else f"{r['images']:,}", classes)
     out_console.print(table)
     out_console.print(f"{len(rows)} corpora. task: cls = classification, det = detection, seg = segmentation\n"
                       "* = raw layout unverified (its assumptions: `cytohub info NAME`)", highlight=False)
@@ -210,16 +211,16 @@ def info(name: Annotated[str, typer.Argument(help="Corpus name (see `cytohub lis
     if as_json:
         print(json.dumps(meta, indent=1, ensure_ascii=False))
         return
-    out_console.print(f"[bold]{b.pretty_name}[/] ([cyan]{b.name}[/], builder {b.version})")
+    out_console.print(f"[bold]{escape(b.pretty_name)}[/] ([cyan]{escape(b.name)}[/], builder {escape(b.version)})")
     if b.summary:
-        out_console.print(b.summary)
+        out_console.print(b.summary, markup=False)
     for key in ("homepage", "license", "redistribution", "layout", "organ", "stain", "preparation", "scanner",
                 "mpp", "num_images"):
         val = meta[key]
         if key == "license" and b.license == "other":
             val = f"{b.license_name} ({b.license_link})"
-        out_console.print(f"  {key:15} {val if val is not None else '-'}", highlight=False)
-    out_console.print(f"  {'tasks':15} {', '.join(b.task_categories)}")
+        out_console.print(f"  {key:15} {val if val is not None else '-'}", highlight=False, markup=False)
+    out_console.print(f"  {'tasks':15} {', '.join(b.task_categories)}", markup=False)
     if b.published.declared:
         from cytohub.completeness import show
 
@@ -228,29 +229,36 @@ def info(name: Annotated[str, typer.Argument(help="Corpus name (see `cytohub lis
             + ([", ".join(f"{k} {show(v)}" for k, v in pub.rows_per_split.items())] if pub.rows_per_split else []) \
             + ([f"per class for {len(pub.per_class)} classes"] if pub.per_class else []) \
             + ([f"files {', '.join(pub.files)}"] if pub.files else [])
-        out_console.print(f"  {'published':15} {'; '.join(facts)}", highlight=False)
+        out_console.print(f"  {'published':15} {'; '.join(facts)}", highlight=False, markup=False)
     if b.splits:
-        out_console.print(f"  {'splits':15} {', '.join(b.splits)} (official)")
+        out_console.print(f"  {'splits':15} {', '.join(b.splits)} (official)", markup=False)
     if b.labels:
         out_console.print(f"\n[bold]{len(b.labels)} classes[/] (label_path -> harmonized):")
         for i, lab in enumerate(b.labels):
-            out_console.print(f"  {i:3} {' > '.join(lab.path)} -> {lab.harmonized or '(unmapped)'}", highlight=False)
+            out_console.print(f"  {i:3} {' > '.join(lab.path)} -> {lab.harmonized or '(unmapped)'}", highlight=False,
+                              markup=False)
     if b.object_labels:
         out_console.print(f"\n[bold]{len(b.object_labels)} object categories[/]: "
-                          + ", ".join(lab.name for lab in b.object_labels), highlight=False)
+                          + escape(", ".join(lab.name for lab in b.object_labels)), highlight=False)
+    out_console.print("\n[bold]Expected raw layout[/]:")
+    out_console.print(layout.sketch_text(b.expected_layout), highlight=False, markup=False, soft_wrap=True)
+    out_console.print("\n[bold]Conversions[/]:")
+    for c in b.conversions or ("none: image and mask bytes are passed through as published",):
+        out_console.print(f"  - {c}", highlight=False, markup=False)
     if b.assumptions:
         out_console.print("\n[bold]Assumptions[/]:")
         for a in b.assumptions:
-            out_console.print(f"  - {a}", highlight=False)
+            out_console.print(f"  - {a}", highlight=False, markup=False)
     direct = b.direct_sources()
     if direct:
-        out_console.print(f"\n[bold]Download[/]: `cytohub download {b.name}` fetches "
-                          + ", ".join(s.filename for s in direct) + "; or by hand:", highlight=False, soft_wrap=True)
-        out_console.print(b.manual_download.strip(), highlight=False)
+        out_console.print(f"\n[bold]Download[/]: `cytohub download {escape(b.name)}` fetches "
+                          + escape(", ".join(s.filename for s in direct)) + "; or by hand:", highlight=False,
+                          soft_wrap=True)
     else:
-        out_console.print("\n[bold]Download[/] (by hand; `cytohub download " + b.name + "` checks it):\n"
-                          + b.manual_download.strip(), highlight=False)
-    out_console.print("\n[bold]Citation[/]:\n" + b.citation.strip(), highlight=False, markup=False)
+        out_console.print("\n[bold]Download[/] (by hand; `cytohub download " + escape(b.name) + "` checks it):")
+    out_console.print(b.manual_download.strip(), highlight=False, markup=False)
+    out_console.print("\n[bold]Citation[/]:")
+    out_console.print(b.citation.strip(), highlight=False, markup=False)
 
 
 # --------------------------------------------------------------------------------------------- synthesize
@@ -275,7 +283,8 @@ def synthesize(
         b.synthesize(to, scale=scale, seed=seed)
     if not quiet:
         n, size = _scan_size(to)
-        out_console.print(f"wrote {n} files ({size / 1e6:.1f} MB) to {to} in {time.monotonic() - t0:.1f} s")
+        out_console.print(f"wrote {n} files ({size / 1e6:.1f} MB) to {to} in {time.monotonic() - t0:.1f} s",
+                          markup=False)
 
 
 # --------------------------------------------------------------------------------------------- build
@@ -370,14 +379,14 @@ def _print_build(result) -> None:
     parts = ", ".join(f"{s} {v['num_examples']}" for s, v in r["splits"].items())
     shards = sum(len(v["shards"]) for v in r["splits"].values())
     partial = (r.get("completeness") or {}).get("partial")
-    out_console.print(f"built {r['builder']['name']}: {r['num_rows']} rows ({parts}) in {shards} shard(s), "
-                      f"{result.seconds:.1f} s -> {result.out}"
+    out_console.print(escape(f"built {r['builder']['name']}: {r['num_rows']} rows ({parts}) in {shards} shard(s), "
+                             f"{result.seconds:.1f} s -> {result.out}")
                       + (" [yellow](synthetic)[/]" if r["synthetic"] else "")
                       + (f" [yellow](partial: {partial})[/]" if partial else ""))
     if r.get("empty_splits"):
-        out_console.print(f"left out, no rows: {', '.join(r['empty_splits'])}", highlight=False)
+        out_console.print(f"left out, no rows: {', '.join(r['empty_splits'])}", highlight=False, markup=False)
     out_console.print(f"raw files: {r['files']['used']} used, {r['files']['skipped']} skipped "
-                      f"(reasons in {result.out / 'build-report.json'})", highlight=False)
+                      f"(reasons in {result.out / 'build-report.json'})", highlight=False, markup=False)
 
 
 # --------------------------------------------------------------------------------------------- download
@@ -513,14 +522,15 @@ def validate(folder: Annotated[Path, typer.Argument(help="A build folder.")],
         v = run_validate(folder, progress=lambda n: progress.update(task, completed=n), full=full)
     if not v.ok:
         for p in v.problems:
-            err_console.print(f"[red]-[/] {p}", highlight=False, soft_wrap=True)
-        err_console.print(f"[bold red]invalid:[/] {folder}: {len(v.problems)} problem(s)")
+            err_console.print(f"[red]-[/] {escape(p)}", highlight=False, soft_wrap=True)
+        err_console.print(f"[bold red]invalid:[/] {escape(str(folder))}: {len(v.problems)} problem(s)")
         raise typer.Exit(1)
     if not quiet:
         rows = ", ".join(f"{s} {n}" for s, n in v.rows.items())
         decoded = "every row" if full else f"a sample of {v.rows_decoded} rows"
         out_console.print(f"valid: {folder} ({rows}; {len(v.hashes)} files match the manifest; {decoded} decoded, "
-                          f"{v.images_decoded} images; {v.objects_checked} objects checked)", highlight=False)
+                          f"{v.images_decoded} images; {v.objects_checked} objects checked)", highlight=False,
+                          markup=False)
 
 
 @app.command()
@@ -546,7 +556,7 @@ def card(folder: Annotated[Path, typer.Argument(help="A build folder.")], quiet:
             from None
     rewrite(folder, report, files)
     if not quiet:
-        out_console.print(f"wrote {folder / 'README.md'} and {folder / CROISSANT}")
+        out_console.print(f"wrote {folder / 'README.md'} and {folder / CROISSANT}", markup=False)
 
 
 @app.command()
@@ -683,7 +693,7 @@ def push(
                           highlight=False)
     gated = redistribution(build.report)[0] == "gated"  # a mix: the strictest of its sources
     publisher = Publisher(token=token, note=(lambda m: None) if quiet else
-                          (lambda m: err_console.print(f"[dim]{m}[/]", highlight=False)))
+                          (lambda m: err_console.print(f"[dim]{escape(m)}[/]", highlight=False)))
 
     def validated(build):
         with _spinner(quiet, "validating"):
@@ -699,11 +709,11 @@ def push(
         where = f"{repo}@{revision or 'main'}" + ("" if plan.repo_exists else " (repo would be created"
                                                   + (", private" if private else "") + ")")
         out_console.print(f"dry run: {where}: {len(plan.add)} to upload, {len(plan.delete)} to delete, "
-                          f"{len(plan.unchanged)} unchanged", highlight=False)
+                          f"{len(plan.unchanged)} unchanged", highlight=False, markup=False)
         for p in plan.add:
-            out_console.print(f"  + {p} ({(folder / p).stat().st_size:,} bytes)", highlight=False)
+            out_console.print(f"  + {p} ({(folder / p).stat().st_size:,} bytes)", highlight=False, markup=False)
         for p in plan.delete:
-            out_console.print(f"  - {p}", highlight=False)
+            out_console.print(f"  - {p}", highlight=False, markup=False)
         for s_ in settings:
             out_console.print(f"  repo setting: {'make private' if s_ == 'private' else 'switch on the access gate'}",
                               highlight=False)
@@ -719,11 +729,12 @@ def push(
     if result.committed:
         out_console.print(f"pushed {folder} -> {result.url}: commit {result.commit[:12]} "
                           f"({len(result.plan.add)} uploaded, {len(result.plan.delete)} deleted, "
-                          f"{len(result.plan.unchanged)} unchanged)", highlight=False)
+                          f"{len(result.plan.unchanged)} unchanged)", highlight=False, markup=False)
     else:
-        out_console.print(f"{repo} is already up to date at {result.commit[:12]}: no commit made", highlight=False)
+        out_console.print(f"{repo} is already up to date at {result.commit[:12]}: no commit made", highlight=False,
+                          markup=False)
     out_console.print(f'load it with: load_dataset("{repo}", streaming=True'
-                      + (f', revision="{revision}"' if revision else "") + ")", highlight=False)
+                      + (f', revision="{revision}"' if revision else "") + ")", highlight=False, markup=False)
 
 
 # --------------------------------------------------------------------------------------------- demo
@@ -754,7 +765,7 @@ def demo(
             v = run_validate(out / n)
         if not v.ok:
             for p in v.problems:
-                err_console.print(f"[red]-[/] {p}", highlight=False)
+                err_console.print(f"[red]-[/] {escape(p)}", highlight=False)
             raise CytohubError(f"demo {n}: the build folder {out / n} did not validate")
         with _spinner(quiet, f"{n}: streaming back with datasets"):
             streamed = _stream_back(out / n, result.report)
@@ -778,7 +789,8 @@ def demo(
                       "back with datasets (ids match the shards). Splits are listed as "
                       "train/validation/test or the corpus's official splits.", highlight=False)
     first = "cccid" if "cccid" in names else names[0]
-    out_console.print(f"Build folders (Hub repo layout) in {out}/; open {out}/{first}/README.md for a card.")
+    out_console.print(f"Build folders (Hub repo layout) in {out}/; open {out}/{first}/README.md for a card.",
+                      markup=False)
     if any(not s["ids_match"] for *_, s in summary):
         raise typer.Exit(1)
 

@@ -495,6 +495,7 @@ class RawTree:
         self._skipped_other: dict[str, str] = {}  # skip() of paths that are not files of the tree
         self._aside: dict[str, str] = {}  # set-aside entries other than litter: path -> reason
         self._entries = 0
+        self.absent_parts: list[dict[str, str]] = []  # declared parts of the download not present (note_absent)
         self._pending_unpack: dict = {}  # vpath -> Future of an archive being unpacked in the background
         self._tmp_lock = threading.Lock()
         self._cancel = threading.Event()  # set when the tree is closed or an unpack fails: unpack threads stop
@@ -1119,7 +1120,10 @@ class RawTree:
         """The single file called `name` anywhere in the tree, or a clear error."""
         hits = self.named(name)
         if not hits:
-            raise RawFileError(f"{self.root}: no file named {name!r} found{' (' + what + ')' if what else ''}")
+            from cytohub.layout import found
+
+            raise RawFileError(f"{self.root}: no file named {name!r} found{' (' + what + ')' if what else ''}"
+                               + found(self))
         if len(hits) > 1:
             raise RawFileError(f"{self.root}: {len(hits)} files named {name!r}: "
                                f"{', '.join(h.path for h in hits[:5])}; expected exactly one")
@@ -1174,6 +1178,14 @@ class RawTree:
             self._skipped_other[path] = reason
         else:
             self._table.reason[i] = self._table.reason_id(reason)
+
+    def note_absent(self, part: str, effect: str) -> None:
+        """Record that `part` of the official download (a file name, e.g. 'stage1_train.zip') is not in this raw
+        tree and what the build lacks because of it ('no train rows'). The build report lists these under
+        `absent_parts` and the card says so; the builder builds what is present."""
+        entry = {"part": part, "effect": effect}
+        if entry not in self.absent_parts:
+            self.absent_parts.append(entry)
 
     def accounting(self, default_reason: str) -> RecordList:
         """Every raw file with its status: used, skipped (reason) or set aside (reason); files in path order,

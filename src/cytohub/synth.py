@@ -22,6 +22,7 @@ import hashlib
 import io
 import json
 import re
+import shutil
 import zipfile
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
@@ -245,6 +246,30 @@ def cell_field(rng: np.random.Generator, size: tuple[int, int], n_cells: int = 4
     return Image.fromarray(np.clip(arr, 0, 255).astype(np.uint8), "RGB"), cells
 
 
+class ImagePool:
+    """Full-scale synthetic data without drawing every image: `pool(key, i, make)` calls `make(k)` once for each
+    k = i mod `size` per `key` and hands back that result (image bytes, with whatever annotations go with them)
+    for every i with the same k. At small scale (`active` False) it simply returns `make(i)`, so every image is
+    drawn. Full-scale corpora of 100k+ files then cost `size` drawings per class plus file writes.
+
+    `make` must be deterministic in its index; the pool keeps at most `size` results per key in memory."""
+
+    def __init__(self, scale: str, size: int = 32) -> None:
+        if size < 1:
+            raise ValueError("an image pool needs at least one image per key")
+        self.active = scale == "full"
+        self.size = size
+        self._cache: dict[tuple, object] = {}
+
+    def __call__(self, key, i: int, make):
+        if not self.active:
+            return make(i)
+        k = (key, i % self.size)
+        if k not in self._cache:
+            self._cache[k] = make(i % self.size)
+        return self._cache[k]
+
+
 def defocus(img: Image.Image, distance: float, per_step: float = 0.9) -> Image.Image:
     """The image as seen `distance` focal steps away from best focus (Gaussian blur grows with distance)."""
     radius = abs(distance) * per_step
@@ -291,8 +316,9 @@ def write_bytes(path: Path, data: bytes) -> None:
     path.write_bytes(data)
 
 
-def write_zip(path: Path, entries: Iterable[tuple[str, bytes]], compress: bool = True) -> None:
-    """A zip with the entries in the given order and fixed timestamps (byte-identical on every run)."""
+def write_zip(path: Path, entries: Iterable[tuple[str, bytes | Path]], compress: bool = True) -> None:
+    """A zip with the entries in the given order and fixed timestamps (byte-identical on every run). Values may
+    be bytes or file paths (streamed, so a large member, such as a nested archive, is never held in memory)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     with zipfile.ZipFile(path, "w") as zf:
         mark = current_mark()
@@ -302,7 +328,11 @@ def write_zip(path: Path, entries: Iterable[tuple[str, bytes]], compress: bool =
             info = zipfile.ZipInfo(name, _FIXED_TIME)
             info.compress_type = zipfile.ZIP_DEFLATED if compress else zipfile.ZIP_STORED
             info.external_attr = 0o644 << 16
-            zf.writestr(info, data)
+            if isinstance(data, Path):
+                with open(data, "rb") as src, zf.open(info, "w", force_zip64=data.stat().st_size > 2**31) as dst:
+                    shutil.copyfileobj(src, dst, 1 << 20)
+            else:
+                zf.writestr(info, data)
 
 
 def zip_folder(folder: Path, path: Path, compress: bool = True) -> None:
