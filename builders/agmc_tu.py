@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from cytohub import synth
+from cytohub import layout, synth
 from cytohub.builder import Builder, Label, Source
 from cytohub.errors import RawFileError, RawLayoutError
 from cytohub.formats.masks import component_boxes
@@ -57,6 +57,11 @@ def _read_mask(data: bytes, where: str) -> np.ndarray:
         raise RawFileError(f"{where}: not a readable mask image ({exc})") from None
 
 
+def full_scale_rows() -> int:
+    """Rows of a full-scale synthetic build: 100 images (a plausible number; none is published)."""
+    return FULL_IMAGES
+
+
 class AGMCTU(Builder):
     name = "agmc-tu"
     pretty_name = "AGMC-TU Pap Smear Cytological Image Dataset (nucleus segmentation)"
@@ -89,6 +94,11 @@ binary nucleus mask per image under the same file name (a _gt or _mask suffix is
     mpp = None
     num_images = None
     layout = "unverified"
+    expected_layout = """
+    <root>/ (the download, any wrapper folders)
+      Images/ (or Original/)          <name>.jpg|png|bmp|tif
+      GroundTruth/ (or Masks/, GT/)   <name>.png|bmp|...  binary nucleus mask, same name
+"""
     assumptions = (
         "Nothing about the files is published: the builder assumes an image folder and a sibling ground-truth "
         "folder (names matched tolerantly) pairing each image with a nucleus mask of the same stem "
@@ -111,8 +121,9 @@ binary nucleus mask per image under the same file name (a _gt or _mask suffix is
             folders = f.parts[:-1]
             roles = [(i, folder_role(p)) for i, p in enumerate(folders) if folder_role(p)]
             if not roles:
+                under = "/".join(folders[:-1])
                 raise RawLayoutError(f"{f.path}: not inside an image folder (Images/, Original/) or a ground-truth "
-                                     "folder (GroundTruth/, GT/, Masks/)")
+                                     "folder (GroundTruth/, GT/, Masks/)" + layout.found(raw, under))
             i, role = roles[-1]
             base = "/".join(folders[:i])
             sub = "/".join(folders[i + 1:])
@@ -124,7 +135,7 @@ binary nucleus mask per image under the same file name (a _gt or _mask suffix is
             table[key] = f
         if not images:
             raise RawLayoutError(f"{raw.root}: no AGMC-TU images found; expected an Images/ folder and a "
-                                 "GroundTruth/ folder of nucleus masks with matching names")
+                                 "GroundTruth/ folder of nucleus masks with matching names" + layout.found(raw))
         for key, m in sorted(masks.items()):
             if key not in images:
                 raise RawLayoutError(f"{m.path}: ground-truth mask without a matching image {key[1]}.* in the "

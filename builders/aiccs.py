@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from pathlib import Path
 
-from cytohub import synth
+from cytohub import layout, synth
 from cytohub.builder import Builder, Label, Source
 from cytohub.errors import RawLayoutError
 from cytohub.formats import voc
@@ -57,6 +57,11 @@ def parse_annotation(f: RawFile) -> dict:
     return {"width": ann.size[0], "height": ann.size[1], "objects": objects}
 
 
+def full_scale_rows() -> int:
+    """Rows of a full-scale synthetic build: 2000 patches (a plausible number; none is published)."""
+    return 2000
+
+
 class AICCS(Builder):
     name = "aiccs"
     pretty_name = "AICCS: Artificial Intelligence Cervical Cancer Screening (patch-level cell detection)"
@@ -94,6 +99,12 @@ listed in the build report and not used."""
     mpp = None
     num_images = None
     layout = "unverified"
+    expected_layout = """
+    <root>/ (e.g. AICCS_patch_data.zip)
+      CVS_VOC/Annotations/<id>.xml          Pascal VOC boxes
+      CVS_VOC/JPEGImages/<id>.png
+      CVS_VOC/ImageSets/Main/<set>.txt      optional image lists
+"""
     assumptions = (
         "The Zenodo record's content is unknown; the builder assumes it (or a copy obtained from the authors) holds "
         "the patch-detector training data in the Pascal VOC form read by cellsvision/AICCS "
@@ -118,7 +129,8 @@ listed in the build report and not used."""
         xmls = [f for f in raw.files(suffix=".xml") if f.parts[-2:-1] and f.parts[-2].lower() == "annotations"]
         if not xmls:
             raise RawLayoutError(f"{raw.root}: no Annotations/*.xml found; expected a Pascal VOC devkit "
-                                 "(Annotations/<id>.xml, JPEGImages/<id>.png, ImageSets/Main/<set>.txt)")
+                                 "(Annotations/<id>.xml, JPEGImages/<id>.png, ImageSets/Main/<set>.txt)"
+                                 + layout.found(raw))
         images: dict[tuple[str, str], RawFile] = {}
         for f in raw.files(suffix=IMAGE_SUFFIXES):
             if len(f.parts) >= 2 and f.parts[-2].lower() == "jpegimages":
@@ -174,13 +186,19 @@ listed in the build report and not used."""
 
     # ------------------------------------------------------------------ synthetic raw layout
     def synthesize(self, root: Path, scale: str = "small", seed: int = 0) -> None:
-        n_images, size = (20, (256, 256)) if scale == "small" else (2000, (1024, 1024))
+        n_images, size = (20, (256, 256)) if scale == "small" else (full_scale_rows(), (1024, 1024))
         entries: list[tuple[str, bytes]] = []
         sets: dict[str, list[str]] = {s: [] for s in SETS}
-        for i in range(n_images):
+        pool = synth.ImagePool(scale)  # full scale: 32 drawn 1024 x 1024 patches, reused with their cells
+
+        def draw(i: int) -> tuple[bytes, list[synth.Cell]]:
             rng = synth.rng_for("aiccs", seed, i)
             field, cells = synth.cell_field(rng, size, n_cells=int(rng.integers(1, 5)), nucleus_scale=0.35,
                                             tint=i, margin=0.05)
+            return synth.encode(field, "PNG"), cells
+
+        for i in range(n_images):
+            png, cells = pool(None, i, draw)
             stem = f"patch_{i:05d}"
             objs = []
             for k, cell in enumerate(cells):
@@ -205,7 +223,7 @@ listed in the build report and not used."""
                    f"  <size>\n    <width>{size[0]}</width>\n    <height>{size[1]}</height>\n"
                    f"    <depth>3</depth>\n  </size>\n  <segmented>0</segmented>\n{''.join(objs)}</annotation>\n")
             entries.append((f"CVS_VOC/Annotations/{stem}.xml", xml.encode()))
-            entries.append((f"CVS_VOC/JPEGImages/{stem}.png", synth.encode(field, "PNG")))
+            entries.append((f"CVS_VOC/JPEGImages/{stem}.png", png))
             sets[SETS[0] if i % 5 < 3 else SETS[1] if i % 5 == 3 else SETS[2]].append(stem)
         for s, names in sets.items():
             entries.append((f"CVS_VOC/ImageSets/Main/{s}.txt", ("\n".join(names) + "\n").encode()))

@@ -13,7 +13,7 @@ import re
 from collections.abc import Iterator
 from pathlib import Path
 
-from cytohub import synth
+from cytohub import layout, synth
 from cytohub.builder import Builder, Label, Published, Source
 from cytohub.builders.synthetic_pictures import blood_cell
 from cytohub.errors import RawLayoutError
@@ -175,6 +175,12 @@ and pass it with --raw (or put it at $CYTOHUB_HOME/raw/aml-cytomorphology-lmu)."
         rows=18365, per_class=COUNTS, unit="single-cell images",
         source="TCIA collection page (18,365 images); per class: the label column of annotations.dat")
     layout = "verified"
+    expected_layout = """
+    <root>/
+      annotations.dat                   <CLASS>/<CLASS>_NNNN.tiff LABEL REANN1 REANN2
+      abbreviations.txt
+      AML-Cytomorphology_LMU/<CLASS>/<CLASS>_NNNN.tiff    CLASS: BAS, EBO, EOS, ... (15)
+"""
     assumptions = (
         "annotations.dat is authoritative: a TIFF it does not list is reported as skipped, and a listed image "
         "that is missing stops the build.",
@@ -190,7 +196,8 @@ and pass it with --raw (or put it at $CYTOHUB_HOME/raw/aml-cytomorphology-lmu)."
         hits = raw.named("annotations.dat")
         if not hits:
             raise RawLayoutError(f"{raw.root}: annotations.dat not found; expected it next to the {IMAGE_ROOT}/ "
-                                 "folder (download AML-CYTOMORPHOLOGY_LMU-annotations-dat.zip from TCIA)")
+                                 "folder (download AML-CYTOMORPHOLOGY_LMU-annotations-dat.zip from TCIA)"
+                                 + layout.found(raw))
         if len(hits) > 1:
             raise RawLayoutError(f"{raw.root}: {len(hits)} files named annotations.dat "
                                  f"({', '.join(h.path for h in hits)}); expected exactly one")
@@ -228,12 +235,23 @@ and pass it with --raw (or put it at $CYTOHUB_HOME/raw/aml-cytomorphology-lmu)."
         size = (400, 400) if scale == "full" else (72, 72)
         styles = {c[0]: c[4] for c in CLASSES}
         lines = synthetic_lines(scale, seed)
-        for k, line in enumerate(lines):
-            rel, code = line.split()[:2]
-            img = blood_cell(synth.rng_for("aml", seed, rel), size, styles[code])
-            if k == 1:  # one RGBA TIFF, as some of the real ones may be
+        pool = synth.ImagePool(scale)  # full scale: 32 drawn cells per class, reused under the 18,365 names
+        rels = {}
+
+        def draw(code: str, k: int) -> bytes:
+            img = blood_cell(synth.rng_for("aml", seed, rels[code][k]), size, styles[code])
+            if k == 1:  # one RGBA TIFF per class, as some of the real ones may be
                 img = img.convert("RGBA")
-            synth.write_bytes(root / IMAGE_ROOT / rel, synth.encode(img, "TIFF"))
+            return synth.encode(img, "TIFF")
+
+        for line in lines:
+            rel, code = line.split()[:2]
+            rels.setdefault(code, []).append(rel)
+        seen: dict[str, int] = {}
+        for line in lines:
+            rel, code = line.split()[:2]
+            k = seen[code] = seen.get(code, -1) + 1
+            synth.write_bytes(root / IMAGE_ROOT / rel, pool(code, k, lambda i, code=code: draw(code, i)))
         (root / "annotations.dat").write_bytes(("\n".join(lines) + "\n").encode("ascii"))
         (root / "abbreviations.txt").write_bytes(ABBREVIATIONS_TXT.encode("ascii"))
         synth.write_marker(root, self.name, scale, seed)

@@ -16,7 +16,7 @@ import re
 from collections.abc import Iterator
 from pathlib import Path
 
-from cytohub import images, synth
+from cytohub import images, layout, synth
 from cytohub.builder import Builder, Label, Published, Source
 from cytohub.errors import RawLayoutError
 from cytohub.formats import cric as cricfmt
@@ -89,6 +89,12 @@ $CYTOHUB_HOME/raw/apcdata). The builder looks for the APCData_points and APCData
     published = Published(files=("ytd568rh3p-1.zip",), rows=425, unit="images",
                           source="Mendeley Data ytd568rh3p (425 images)")
     layout = "unverified"
+    expected_layout = """
+    ytd568rh3p-1.zip / .../APCData cervical cytology cells/
+      APCData_points/images/NNNN <study> ....jpg
+      APCData_points/labels/csv/NNNN.csv, labels/json/NNNN.json     CRIC-style points
+      APCData_YOLO/classes.txt, labels/<stem>_jpg.rf.<hash>.txt      boxes (no images)
+"""
     assumptions = (
         "The folder layout (APCData_YOLO/{classes.txt,labels}, APCData_points/{images,labels/csv,labels/json}) "
         "is reconstructed from third-party scripts that disagree in details (JPG vs PNG images, 417 YOLO "
@@ -120,7 +126,8 @@ $CYTOHUB_HOME/raw/apcdata). The builder looks for the APCData_points and APCData
         yolo = [f for f in raw.files() if any(p.lower() == "apcdata_yolo" for p in f.parts[:-1])]
         if not points:
             raise RawLayoutError(f"{raw.root}: no APCData_points folder found; expected the APCData download "
-                                 "(APCData_points/images, APCData_points/labels/csv, APCData_YOLO/labels)")
+                                 "(APCData_points/images, APCData_points/labels/csv, APCData_YOLO/labels)"
+                                 + layout.found(raw))
         imgs: dict[str, RawFile] = {}
         by_field: dict[str, RawFile] = {}
         csvs, jsons = {}, {}
@@ -233,13 +240,20 @@ $CYTOHUB_HOME/raw/apcdata). The builder looks for the APCData_points and APCData
         base = "ytd568rh3p-1/APCData cervical cytology cells"
         entries = [(f"{base}/APCData_YOLO/classes.txt", ("\n".join(n for n, _ in CLASSES) + "\n").encode())]
         pts, cell_id = [], 11685
+        pool = synth.ImagePool(scale)  # full scale: 32 drawn fields per cell count, reused with their cells
+
+        def draw(rng, i: int, n_cells: int) -> tuple[bytes, list[synth.Cell]]:
+            field, cells = synth.cell_field(rng, size, n_cells=n_cells, nucleus_scale=0.3, tint=i, margin=0.05)
+            return synth.encode(field, "JPEG", quality=90), cells
+
         for i in range(n_images):
             rng = synth.rng_for("apcdata", seed, i)
             fid, study = f"{i + 1:04d}", f"C{1000 + 7 * (i // 2)}"
             stem = f"{fid} {study} IMAGE_{i + 1:03d}" if i % 2 else f"{fid} {study} campo {i % 5 + 1}"
-            field, cells = synth.cell_field(rng, size, n_cells=max(1, len(share[i])), nucleus_scale=0.3, tint=i,
-                                            margin=0.05)
-            pts.append((f"{base}/APCData_points/images/{stem}.jpg", synth.encode(field, "JPEG", quality=90)))
+            n_cells = max(1, len(share[i]))
+            jpg, cells = pool(n_cells, i, lambda j, i=i, rng=rng, n=n_cells: draw(
+                rng if j == i else synth.rng_for("apcdata", seed, j), j, n))
+            pts.append((f"{base}/APCData_points/images/{stem}.jpg", jpg))
             records, boxes = [], []
             for k, cat in enumerate(share[i]):
                 c = cells[k % len(cells)]

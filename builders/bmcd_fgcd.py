@@ -2,9 +2,11 @@
 Zhejiang Hospital, Hangzhou. 92,335 bone-marrow cell images in 40 class IDs (8 of them empty), official
 train (73,877) / test (18,458) split.
 
-Raw layout (reported by a fork's README, folder names unknown): `train/<class folder>/<image>` and
-`test/<class folder>/<image>`. Class folders are matched to the 40 published IDs by a leading ID number or by
-name (spelling-tolerant); an unmatched folder is an error. One row per image; `label` index == published ID.
+Raw layout (reported by a fork's README): `train/<class folder>/<image>` and `test/<class folder>/<image>`. The
+download's class folders are bare integers 0-18 and 23-35 that follow the published IDs up to 28 and then
+number the remaining non-empty classes in another order (`DOWNLOAD_FOLDERS`, inferred from per-class counts
+printed by a real training run); named folders are matched by name (spelling-tolerant). An unmatched folder or
+an unknown number is an error. One row per image; `label` index == published ID.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ import re
 from collections.abc import Iterator
 from pathlib import Path
 
-from cytohub import synth
+from cytohub import layout, synth
 from cytohub.builder import Builder, Label, Published, Source
 from cytohub.builders.synthetic_pictures import blood_cell
 from cytohub.errors import RawLayoutError
@@ -91,18 +93,27 @@ for _c in CLASSES:
         if _spelling:
             _BY_KEY[norm_name(_spelling)] = _c[0]
 _LEAD_ID = re.compile(r"^\s*(\d{1,2})(?:\s*[._)\-:]\s*|\s+|$)(.*)$")
+# The download's bare-integer class folders -> published class ID. Folders 0-18 and 23-28 are the published IDs;
+# 29-35 hold the remaining non-empty classes in another order. Inferred (not published): per-class counts printed
+# by a real training run on the download match the published table only under this reading (folders 29-35 hold
+# 755 images: 10 + 268 + 237 + 5 + 205 + 25 + 5). Numbers 19-22 and 36-39 do not occur.
+DOWNLOAD_FOLDERS = {**{n: n for n in (*range(19), *range(23, 29))},
+                    29: 34, 30: 35, 31: 36, 32: 37, 33: 38, 34: 31, 35: 33}
+FOLDER_OF_CLASS = {cid: folder for folder, cid in DOWNLOAD_FOLDERS.items()}
 
 
 def class_id(folder: str) -> int | None:
-    """The published class ID of a class folder: by a leading ID number (`7`, `07_Acidophil in young`), by the
-    published or the fork's spelling (case and punctuation ignored), or by a close spelling; else None."""
+    """The published class ID of a class folder, else None. A bare number (`29`, `07`) is read with the
+    download's own numbering (`DOWNLOAD_FOLDERS`: 29 -> 34 Plasmablast); a name by the published or the fork's
+    spelling (case and punctuation ignored) or a close spelling; a number with a name (`07_Acidophil in young`)
+    only when the name agrees with the number read either as a download folder or as a published ID."""
     m = _LEAD_ID.match(folder)
-    if m and int(m[1]) < len(CLASSES):
-        rest = norm_name(m[2])
-        if not rest:
-            return int(m[1])
-        by_name = class_id(m[2])
-        return int(m[1]) if by_name in (None, int(m[1])) else None
+    if m:
+        num, rest = int(m[1]), m[2]
+        if not norm_name(rest):
+            return DOWNLOAD_FOLDERS.get(num)
+        by_name = class_id(rest)
+        return by_name if by_name is not None and by_name in (num, DOWNLOAD_FOLDERS.get(num)) else None
     key = norm_name(folder)
     if key in _BY_KEY:
         return _BY_KEY[key]
@@ -113,6 +124,11 @@ def class_id(folder: str) -> int | None:
     if ranked[0][1] >= 0.88 and ranked[0][1] - ranked[1][1] >= 0.04:  # close, and clearly closer than the rest
         return ranked[0][0]
     return None
+
+
+def full_scale_rows() -> dict[str, int]:
+    """Rows per split of a full-scale synthetic build: the published train/test counts."""
+    return {"train": sum(c[3] for c in CLASSES), "test": sum(c[4] for c in CLASSES)}
 
 
 def synthetic_counts(scale: str) -> dict[tuple[str, int], int]:
@@ -169,13 +185,23 @@ built dataset is for local use and must not be re-published."""
         per_class={c[1]: c[3] + c[4] for c in CLASSES}, unit="cell images",
         source="the class table of the SCKansformer repository (img/Detail.png)")
     layout = "unverified"
+    expected_layout = """
+    BMCD-FGCD.zip (or its folder)/
+      train/<class folder>/<image>.png      class folder: 0-18, 23-35 (the download's numbers) or a class name
+      test/<class folder>/<image>.png
+"""
     assumptions = (
         "Layout `train/<class folder>/<image>` and `test/<class folder>/<image>` comes from a third-party fork's "
         "README; the archive name and type (a zip is assumed in synthetic data) are not published.",
-        "Class folder names are unknown: a folder is matched to a published ID by a leading number (e.g. `07` or "
-        "`07_...`), by the published name, by the spelling a fork uses (e.g. 'Acidophil in young', 'Matrue "
-        "plasmocyte'), or by a close spelling; any other folder is an error. Synthetic data use the fork's names.",
-        "Image format and size are unknown: .jpg/.jpeg/.png/.bmp/.tif/.tiff are accepted; synthetic images are JPEG.",
+        "Class folders of the download are bare integers 0-18 and 23-35. Folders 0-18 and 23-28 are taken as the "
+        "published IDs; 29 = Plasmablast (ID 34), 30 = Infantile plasmocyte (35), 31 = Mature plasmocyte (36), "
+        "32 = Bistiocyte (37), 33 = Juvenile cell (38), 34 = Granulocyte megakaryocyte (31), 35 = Naked "
+        "megakaryocyte (33). This is inferred, not published: per-class counts printed by a real training run "
+        "match the published table only under this reading (folders 29-35: 755 images). Any other number is an "
+        "error. Named folders (published or fork spellings such as 'Matrue plasmocyte', or close spellings, "
+        "optionally after a number that agrees) are accepted too; any other folder is an error.",
+        "Cells are PNG, RGB, of varying size (170-264 px a side), as the same training run shows; "
+        ".jpg/.jpeg/.bmp/.tif/.tiff are accepted too. Synthetic data use PNG, RGB, 170-264 px.",
         "Image file names are unknown: row ids are `<split>-<ID>-<file name>`; synthetic files are numbered.",
         "The 8 published IDs with no images (19-22, 29, 30, 32, 39) are kept as classes so that the label "
         "index equals the published ID; they have no rows.",
@@ -199,7 +225,8 @@ built dataset is for local use and must not be re-published."""
             pos = [i for i, p in enumerate(parts[:-1]) if p.lower() in SPLITS]
             if not pos:
                 raise RawLayoutError(f"{f.path}: not inside a train/ or test/ folder; expected "
-                                     "train/<class folder>/<image> and test/<class folder>/<image>")
+                                     "train/<class folder>/<image> and test/<class folder>/<image>"
+                                     + layout.found(raw, f.parts[0] if len(f.parts) > 1 else ""))
             i = pos[-1]
             if i != len(parts) - 3:
                 raise RawLayoutError(f"{f.path}: expected {parts[i]}/<class folder>/<image>, one class folder "
@@ -207,15 +234,20 @@ built dataset is for local use and must not be re-published."""
             split, folder = parts[i].lower(), parts[-2]
             if folder not in folder_ids:
                 cid = class_id(folder)
+                if cid is None and folder.strip().isdigit():
+                    raise RawLayoutError(f"{f.parent}: unknown numbered class folder {folder!r}; the download's "
+                                         "numbered folders are 0-18 and 23-35 (29-35 = IDs 34, 35, 36, 37, 38, "
+                                         "31, 33)")
                 if cid is None:
-                    raise RawLayoutError(f"{f.parent}: unknown class folder {folder!r}; expected one of the 40 "
-                                         "published classes, by ID or name: " +
-                                         "; ".join(f"{c[0]} {c[1]}" for c in CLASSES))
+                    raise RawLayoutError(f"{f.parent}: unknown class folder {folder!r}; " + layout.mismatch(
+                        "class folders 0-18, 23-35 (the download's numbers) or one of the 40 published classes "
+                        "by name: " + "; ".join(f"{c[0]} {c[1]}" for c in CLASSES),
+                        layout.listing(raw, "/".join(parts[:i + 1])), under="/".join(parts[:i + 1])))
                 folder_ids[folder] = cid
             found.append((SPLITS.index(split), folder_ids[folder], folder, f.name, f))
         if not found:
             raise RawLayoutError(f"{raw.root}: no BMCD-FGCD images found; expected train/<class folder>/<image> "
-                                 "and test/<class folder>/<image>")
+                                 "and test/<class folder>/<image>" + layout.found(raw))
         ids: dict[str, RawFile] = {}
         for s, cid, folder, _, f in sorted(found, key=lambda t: t[:4]):
             row_id = f"{SPLITS[s]}-{cid:02d}-{f.name}"
@@ -228,15 +260,19 @@ built dataset is for local use and must not be re-published."""
 
     # ------------------------------------------------------------------ synthetic raw layout
     def synthesize(self, root: Path, scale: str = "small", seed: int = 0) -> None:
-        size = (256, 256) if scale == "full" else (64, 64)
-        fork = {c[0]: c[6] or c[1] for c in CLASSES}
         style = {c[0]: c[7] for c in CLASSES}
+        pool = synth.ImagePool(scale)  # full scale: 32 drawn cells per class and split, reused
+
+        def draw(split: str, cid: int, k: int) -> bytes:
+            rng = synth.rng_for("bmcd-fgcd", seed, split, cid, k)
+            side = int(rng.integers(170, 265))  # varied sizes, as in the download
+            return synth.encode(blood_cell(rng, (side, int(rng.integers(170, 265))), style[cid]), "PNG")
 
         def entries():
             for (split, cid), n in synthetic_counts(scale).items():
                 for k in range(1, n + 1):
-                    img = blood_cell(synth.rng_for("bmcd-fgcd", seed, split, cid, k), size, style[cid])
-                    yield (f"{ROOT}/{split}/{fork[cid]}/{k:05d}.jpg", synth.encode(img, "JPEG", quality=88))
+                    data = pool((split, cid), k, lambda i, split=split, cid=cid: draw(split, cid, i))
+                    yield f"{ROOT}/{split}/{FOLDER_OF_CLASS[cid]}/{k:05d}.png", data
 
         synth.write_zip(root / f"{ROOT}.zip", entries(), compress=False)
         synth.write_marker(root, self.name, scale, seed)

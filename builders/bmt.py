@@ -14,7 +14,7 @@ import re
 from collections.abc import Iterator
 from pathlib import Path
 
-from cytohub import synth
+from cytohub import layout, synth
 from cytohub.builder import Builder, Label, Published, Source
 from cytohub.errors import RawLayoutError
 from cytohub.raw import RawFile, RawTree
@@ -33,8 +33,9 @@ def _is_annotated(parts: tuple[str, ...]) -> bool:
     return any("annotat" in p.lower() for p in parts[:-1])
 
 
-def label_of(f: RawFile) -> str:
-    """The class of an image: its class folder, else its file-name prefix; both must agree when present."""
+def label_of(f: RawFile, raw: RawTree | None = None) -> str:
+    """The class of an image: its class folder, else its file-name prefix; both must agree when present. With
+    `raw`, an image of no class says which folders sit beside its own."""
     folders = [_CLASS_KEYS[p.lower()] for p in f.parts[:-1] if p.lower() in _CLASS_KEYS]
     m = _PREFIX_RE.match(f.name)
     by_name = _CLASS_KEYS[m[1].lower()] if m else None
@@ -44,8 +45,11 @@ def label_of(f: RawFile) -> str:
         return folders[-1]
     if by_name:
         return by_name
-    raise RawLayoutError(f"{f.path}: neither in a class folder (NIL/NILM, LSIL, HSIL) nor named with a class "
-                         "prefix (e.g. HSIL_001.JPG); cannot tell its class")
+    under = "/".join(f.parts[:-2])
+    found = layout.listing(raw, under) if raw is not None else f"{f.parent}/"
+    raise RawLayoutError(f"{f.path}: neither in a class folder nor named with a class prefix (e.g. HSIL_001.JPG); "
+                         "cannot tell its class; " + layout.mismatch("class folders NIL (or NILM), LSIL, HSIL", found,
+                                                                       under=under))
 
 
 class BMT(Builder):
@@ -103,6 +107,13 @@ $CYTOHUB_HOME/raw/bmt). Zipped copies work too."""
     published = Published(rows=600, per_class=dict.fromkeys(CLASSES, 200), unit="images",
                           source="Welch et al., Sci Data 2024 (600 images, 200 per class)")
     layout = "unverified"
+    expected_layout = """
+    <root>/
+      Brown Multicellular ThinPrep Database - images/
+        NIL (or NILM)/, LSIL/, HSIL/         <class>_NNN.JPG
+        Annotated Images/                    skipped
+      SYNAPSE_METADATA_MANIFEST.tsv          optional
+"""
     assumptions = (
         "The Synapse file tree is not documented in our sources. Assumed: one folder per class inside "
         f"'{IMAGES_FOLDER}' (the folder name a third-party download script expects), named NIL or NILM, LSIL and "
@@ -132,14 +143,14 @@ $CYTOHUB_HOME/raw/bmt). Zipped copies work too."""
             if _is_annotated(f.parts):
                 raw.skip(f, "annotated copy (marks drawn on the image); not used as a row")
                 continue
-            label = label_of(f)
+            label = label_of(f, raw)
             row_id = f"{label}/{f.name}"
             if row_id in found:
                 raise RawLayoutError(f"two {label} images named {f.name}: {found[row_id][1].path} and {f.path}")
             found[row_id] = (label, f)
         if not found:
             raise RawLayoutError(f"{raw.root}: no BMT images found; expected class folders NIL (or NILM), LSIL "
-                                 "and HSIL of .JPG images")
+                                 "and HSIL of .JPG images" + layout.found(raw))
         for row_id in sorted(found, key=lambda r: (CLASSES.index(found[r][0]), r)):
             label, f = found[row_id]
             yield {"id": row_id, "image": f, "label": label, "source_path": f.path}
@@ -149,13 +160,18 @@ $CYTOHUB_HOME/raw/bmt). Zipped copies work too."""
         n, size = (200, (1920, 1080)) if scale == "full" else (3, (192, 108))
         base = root / IMAGES_FOLDER
         manifest = ["path\tparent\tname\tsynapseStore\tcontentType"]
+        pool = synth.ImagePool(scale, size=16)  # full scale: 16 drawn 1920 x 1080 fields per class, reused
+
+        def draw(k: int, label: str, i: int) -> bytes:
+            rng = synth.rng_for("bmt", seed, label, i)
+            img, _ = synth.cell_field(rng, size, n_cells=int(rng.integers(4, 9)), nucleus_scale=0.18 + 0.12 * k,
+                                      tint=k)
+            return synth.encode(img, "JPEG", quality=90)
+
         for k, label in enumerate(CLASSES):
             for i in range(1, n + 1):
-                rng = synth.rng_for("bmt", seed, label, i)
-                img, _ = synth.cell_field(rng, size, n_cells=int(rng.integers(4, 9)), nucleus_scale=0.18 + 0.12 * k,
-                                          tint=k)
                 path = base / SYNTH_FOLDERS[label] / f"{label}_{i:03d}.JPG"
-                synth.write_bytes(path, synth.encode(img, "JPEG", quality=90))
+                synth.write_bytes(path, pool(label, i, lambda j, k=k, label=label: draw(k, label, j)))
                 manifest.append(f"{path.relative_to(root).as_posix()}\tsyn0\t{path.name}\tTrue\timage/jpeg")
             img, _ = synth.cell_field(synth.rng_for("bmt-annotated", seed, label), size, n_cells=5, tint=k)
             synth.write_bytes(base / "Annotated Images" / f"{label}_001_annotated.JPG",

@@ -24,6 +24,12 @@ ZIP_NAME = "body-cavity-fluid-cytology-images.zip"
 FOLDERS = {"benign": "benign", "malignant": "Malignant"}  # on-disk spelling reproduced by the synthetic data
 
 
+def full_scale_rows() -> int:
+    """Rows of a full-scale synthetic build: the 693 microphotographs of the related preprint (the Kaggle
+    download's own count is not published)."""
+    return sum(image_counts("full").values())
+
+
 def image_counts(scale: str) -> dict[str, int]:
     """Images per class in synthetic data. full: the 693 microphotographs of the related preprint, split
     evenly (the Kaggle per-class counts are not published); small: 4 per class."""
@@ -70,6 +76,10 @@ $CYTOHUB_HOME/raw/body-cavity-fluid. Check the license shown on the Kaggle page 
     mpp = None
     num_images = None  # the Kaggle count is not published; the related preprint reports 693 microphotographs
     layout = "unverified"
+    expected_layout = """
+    body-cavity-fluid-cytology-images.zip (or its folder)/
+      benign/<image>        Malignant/<image>       (class folders, any case; png/jpg/tif/bmp)
+"""
     assumptions = (
         "Layout reconstructed from third-party loaders (mdausort/Cytology_Benchmark): the download holds two "
         "class folders, benign and malignant; one loader spells them 'benign' and 'Malignant', so folder "
@@ -95,11 +105,13 @@ $CYTOHUB_HOME/raw/body-cavity-fluid. Check the license shown on the Kaggle page 
 
     def synthesize(self, root: Path, scale: str = "small", seed: int = 0) -> None:
         counts = image_counts(scale)
+        pool = synth.ImagePool(scale)  # full scale: 32 drawn images per class and format, reused
         entries = []
         for ci, cls in enumerate(CLASSES):
             for n in range(1, counts[cls] + 1):
                 fmt, ext = ("PNG", "png") if n % 2 else ("JPEG", "jpg")  # mixed formats, as loaders suggest
-                data = cytology_picture(self.name, seed, ci, n, SIZE, fmt, malignant=float(ci))
+                data = pool((ci, fmt), n, lambda k, ci=ci, fmt=fmt: cytology_picture(
+                    self.name, seed, ci, k, SIZE, fmt, malignant=float(ci)))
                 entries.append((f"{FOLDERS[cls]}/{n:03d}.{ext}", data))
         synth.write_zip(root / ZIP_NAME, entries)
         synth.write_marker(root, self.name, scale, seed)

@@ -4,7 +4,8 @@ Kaggle mirror andrewmvd/bone-marrow-cell-classification): 171,375 single-cell cr
 
 Raw layout (Kaggle): `abbreviations.csv` (`;`-separated, header `Abbreviation;...`) and
 `bone_marrow_cell_dataset/<CODE>/<range>/<CODE>_<5 digits>.jpg`, where classes with more than 1000 images are
-split into range folders `0001-1000`, `1001-2000`, ... (the last one ends at the class count) and small classes
+split into range folders `0001-1000`, `1001-2000`, ..., `10001-11000`, ... (four digits below 10,000, five above;
+the last one ends at the class count) and small classes
 are flat (`ABE/ABE_00001.jpg`). The TCIA copy has the same tree under `BM_cytomorphology_data/`. One row per image.
 """
 
@@ -16,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from cytohub import synth
+from cytohub import layout, synth
 from cytohub.builder import Builder, Label, Published, Source
 from cytohub.builders.synthetic_pictures import blood_cell
 from cytohub.errors import RawLayoutError
@@ -65,6 +66,12 @@ def range_folder(i: int, count: int) -> str:
 def synthetic_counts(scale: str) -> dict[str, int]:
     """full: the published counts; small: 3 per class, and 1002 for ART so that it spans two range folders."""
     return dict(COUNTS) if scale == "full" else {c: 1002 if c == "ART" else 3 for c in CODES}
+
+
+def full_scale_rows() -> int:
+    """Rows of a full-scale synthetic build: the published per-class counts (they sum to 171,374, one less than
+    the 171,375 TCIA states)."""
+    return sum(COUNTS.values())
 
 
 def parse_abbreviations(text: str, where: str) -> dict[str, str]:
@@ -146,9 +153,16 @@ Bone-Marrow-Cytomorphology_MLL_Helmholtz_Fraunhofer (doi:10.7937/TCIA.AXH3-T579,
         source="TCIA collection page (171,375 images); per class: the published class table",
         note="TCIA states 171,375 images while the published per-class counts sum to 171,374.")
     layout = "verified"
+    expected_layout = """
+    bone-marrow-cell-classification.zip (or its folder; TCIA: BM_cytomorphology_data/)
+      abbreviations.csv                        CODE;Name (optional)
+      bone_marrow_cell_dataset/<CODE>/[<N-M>/]<CODE>_NNNNN.jpg
+        CODE: ABE, ART, BAS, ... (21); N-M range folders: 0001-1000, ..., 10001-11000
+"""
     assumptions = (
-        "Only ABE is verified to be flat; any class folder may be flat or split into range folders, and both "
-        "are accepted (a file in a range folder must have a number inside that range).",
+        "Only ABE is verified to be flat; any class folder may be flat or split into range folders named N-M "
+        "(0001-1000, ..., 10001-11000 in classes over 10,000 images), and both are accepted (a file in a range "
+        "folder must have a number inside that range).",
         "The second column name of abbreviations.csv is not published; the file is read as 'CODE;Name' after "
         "an optional 'Abbreviation;...' header, and only checked (codes must be the 21 known ones).",
         "The published per-class counts sum to 171,374 while TCIA states 171,375; full-scale synthetic data use "
@@ -169,10 +183,11 @@ Bone-Marrow-Cytomorphology_MLL_Helmholtz_Fraunhofer (doi:10.7937/TCIA.AXH3-T579,
             parts = f.parts
             pos = [i for i, p in enumerate(parts[:-1]) if p.lower() in codes]
             if not pos:
-                folder = parts[-3] if len(parts) >= 3 and RANGE_RE.match(parts[-2]) else parts[-2] if \
-                    len(parts) >= 2 else "(none)"
-                raise RawLayoutError(f"{f.path}: unknown class folder {folder!r}; expected one of "
-                                     f"{', '.join(CODES)} (under {DATA_FOLDER}/)")
+                k = len(parts) - 3 if len(parts) >= 3 and RANGE_RE.match(parts[-2]) else len(parts) - 2
+                folder = parts[k] if k >= 0 else "(none)"
+                raise RawLayoutError(f"{f.path}: unknown class folder {folder!r}; " + layout.mismatch(
+                    f"class folders {', '.join(CODES)}", layout.listing(raw, "/".join(parts[:max(k, 0)])),
+                    under="/".join(parts[:max(k, 0)]) or DATA_FOLDER))
             i = pos[-1]
             code = codes[parts[i].lower()]
             between = parts[i + 1:-1]
@@ -182,15 +197,19 @@ Bone-Marrow-Cytomorphology_MLL_Helmholtz_Fraunhofer (doi:10.7937/TCIA.AXH3-T579,
             num = int(m[2])
             if len(between) > 1 or (between and not RANGE_RE.match(between[0])):
                 raise RawLayoutError(f"{f.path}: expected {parts[i]}/<file> or {parts[i]}/<range such as "
-                                     f"0001-1000>/<file>, found sub-folders {'/'.join(between)!r}")
+                                     f"0001-1000 or 10001-11000>/<file>, found sub-folders {'/'.join(between)!r}")
             if between:
                 lo, hi = (int(x) for x in RANGE_RE.match(between[0]).groups())
+                if lo > hi:
+                    raise RawLayoutError(f"{f.path}: range folder {between[0]} ends before it starts; expected N-M "
+                                         "with N <= M, such as 10001-11000")
                 if not lo <= num <= hi:
                     raise RawLayoutError(f"{f.path}: image number {num} is outside its range folder {between[0]}")
             keys[j] = CODES.index(code) * _KEY + num
         if not len(files):
             raise RawLayoutError(f"{raw.root}: no bone-marrow cell images found; expected {DATA_FOLDER}/<CODE>/"
-                                 "[<range>/]<CODE>_NNNNN.jpg with CODE one of " + ", ".join(CODES))
+                                 "[<range>/]<CODE>_NNNNN.jpg with CODE one of " + ", ".join(CODES)
+                                 + layout.found(raw))
         order = np.argsort(keys, kind="stable")  # by class, then number
         ranked = keys[order]
         twice = np.flatnonzero(ranked[1:] == ranked[:-1])
@@ -212,15 +231,20 @@ Bone-Marrow-Cytomorphology_MLL_Helmholtz_Fraunhofer (doi:10.7937/TCIA.AXH3-T579,
         styles = {c[0]: c[4] for c in CLASSES}
         names = {c[0]: c[1] for c in CLASSES}
 
+        pool = synth.ImagePool(scale)  # full scale: 32 drawn cells per class, reused under the 171,374 names
+
+        def draw(code: str, i: int) -> bytes:
+            img = blood_cell(synth.rng_for("bone-marrow", seed, code, i), size, styles[code])
+            return synth.encode(img, "JPEG", quality=85)
+
         def entries():
             yield "abbreviations.csv", ("Abbreviation;Meaning\n" + "".join(
                 f"{c};{names[c]}\n" for c in CODES)).encode("utf-8")
             for code in CODES:
                 for i in range(1, counts[code] + 1):
                     sub = f"{range_folder(i, counts[code])}/" if counts[code] > 1000 else ""
-                    img = blood_cell(synth.rng_for("bone-marrow", seed, code, i), size, styles[code])
                     yield (f"{DATA_FOLDER}/{code}/{sub}{code}_{i:05d}.jpg",
-                           synth.encode(img, "JPEG", quality=85))
+                           pool(code, i, lambda k, code=code: draw(code, k)))
 
         synth.write_zip(root / "bone-marrow-cell-classification.zip", entries(), compress=False)
         synth.write_marker(root, self.name, scale, seed)

@@ -37,6 +37,12 @@ def modality_of(f: RawFile) -> str | None:
     return None
 
 
+def full_scale_rows() -> int:
+    """Rows of a full-scale synthetic build: 100 images (a placeholder, no count is published) per grade and
+    modality."""
+    return image_counts("full") * len(GRADES) * len(MODALITY_FOLDERS)
+
+
 def image_counts(scale: str) -> int:
     """Images per grade and modality in synthetic data. The real counts are not published: full = 100 (a
     placeholder of plausible size), small = 2."""
@@ -81,6 +87,11 @@ If the record is laid out differently, the build stops and names the first file 
     mpp = None
     num_images = None
     layout = "unverified"
+    expected_layout = """
+    breast_cancer_images.zip (or its folder)/
+      [Cytological images/ | Histological images/]
+        G1/<image>   G2/<image>   G3/<image>
+"""
     assumptions = (
         "The Zenodo record was not readable here; its layout, file names, counts and license are unknown.",
         "Classes G1, G2, G3 (tumour grade) come from a 2023 paper of the same group describing 'the dataset on "
@@ -118,11 +129,13 @@ If the record is laid out differently, the build stops and names the first file 
 
     def synthesize(self, root: Path, scale: str = "small", seed: int = 0) -> None:
         size = FULL_SIZE if scale == "full" else SMALL_SIZE
+        pool = synth.ImagePool(scale, size=8)  # full scale: 8 drawn 8-megapixel images per folder, reused
         entries = []
         for mi, folder in enumerate(MODALITY_FOLDERS.values()):
             for gi, grade in enumerate(GRADES):
                 for n in range(1, image_counts(scale) + 1):
-                    data = cytology_picture(self.name, seed, 10 * mi + gi, n, size, "JPEG", malignant=0.4 + 0.3 * gi)
+                    data = pool((mi, gi), n, lambda k, mi=mi, gi=gi: cytology_picture(
+                        self.name, seed, 10 * mi + gi, k, size, "JPEG", malignant=0.4 + 0.3 * gi))
                     entries.append((f"{folder}/{grade}/{n}.jpg", data))
         synth.write_zip(root / ARCHIVE, entries)
         synth.write_marker(root, self.name, scale, seed)

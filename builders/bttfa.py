@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from cytohub import synth
+from cytohub import layout, synth
 from cytohub.builder import Builder, Label, Published, Source
 from cytohub.errors import RawFileError, RawLayoutError
 from cytohub.formats.naming import natural_key
@@ -92,6 +92,12 @@ dataset_forsubmit/GroundTruth/*.bmp anywhere below the path given."""
     published = Published(files=("jks43dkjj7-1.zip",), rows=104, unit="images",
                           source="Mendeley Data jks43dkjj7 (104 images with ground truth)")
     layout = "unverified"
+    expected_layout = """
+    jks43dkjj7-1.zip / jks43dkjj7-1/dataset_forsubmit/
+      imgbmp/<n>.bmp                 images
+      GroundTruth/<n>.bmp            nucleus ground truth (mask)
+      groundtruth_mask/<n>.bmp       the same, inverted (skipped)
+"""
     assumptions = (
         "Folder names dataset_forsubmit/imgbmp, GroundTruth and groundtruth_mask come from the dataset README as "
         "quoted by a third-party script; whether the Mendeley zip wraps them in jks43dkjj7-1/ (as other Mendeley "
@@ -126,7 +132,7 @@ dataset_forsubmit/GroundTruth/*.bmp anywhere below the path given."""
             bucket[f.stem.lower()] = f
         if not images:
             raise RawLayoutError(f"{raw.root}: no BTTFA images found; expected dataset_forsubmit/imgbmp/<name>.bmp "
-                                 "with dataset_forsubmit/GroundTruth/<name>.bmp")
+                                 "with dataset_forsubmit/GroundTruth/<name>.bmp" + layout.found(raw))
         orphans = sorted(set(truths) - set(images), key=natural_key)
         if orphans:
             gt = truths[orphans[0]]

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from PIL import ImageDraw
 
-from cytohub import synth
+from cytohub import layout, synth
 from cytohub.builder import Builder, Label, Published, Source
 from cytohub.errors import RawFileError, RawLayoutError
 from cytohub.formats import coco, wkt
@@ -61,6 +61,12 @@ def wkt_objects(text: str, category: str, where: str) -> list[dict]:
     if kind == "POINT":
         return [{"category": category, "point": parts[0]}]
     return [{"category": category, "bbox": polygon_bbox(p), "polygon": p} for p in parts]
+
+
+def full_scale_rows() -> int:
+    """Rows of a full-scale synthetic build: the published per-slide counts (they sum to 9,338, one less than
+    the stated 9,339 total)."""
+    return sum(image_counts("full").values())
 
 
 def image_counts(scale: str) -> dict[str, int]:
@@ -128,6 +134,12 @@ License: CC BY-NC 3.0, non-commercial use only."""
         source="the lapix/CCAgT dataset card (9,339 images; per-slide table)",
         note="The card states 9,339 images in total while its per-slide counts sum to 9,338.")
     layout = "verified"
+    expected_layout = """
+    wg4bpm33hj-2.zip / wg4bpm33hj-2/
+      images/<slide>.zip   -> <slide>/<name>.jpg        slide: A..O
+      masks/<slide>.zip    -> <slide>/<name>.png
+      CCAgT_COCO_OD.json and/or CCAgT.parquet.gzip
+"""
     assumptions = (
         "The Mendeley CCAgT_COCO_OD.json is taken to use the category names of the CCAgT-utils sample output "
         "(Nucleus, Cluster, Satellite, ...); the other published spellings (NON_VIABLE_NUCLEUS, "
@@ -178,7 +190,7 @@ License: CC BY-NC 3.0, non-commercial use only."""
             bucket[f.stem] = f
         if not jpgs:
             raise RawLayoutError(f"{raw.root}: no CCAgT images found; expected images/<slide>.zip with "
-                                 "<slide>/<name>.jpg inside")
+                                 "<slide>/<name>.jpg inside" + layout.found(raw))
         for stem in sorted(set(jpgs) - set(entries)):
             raw.skip(jpgs[stem], f"image not listed in {ann_file.name} (no annotations)")
             if stem in pngs:
@@ -261,27 +273,36 @@ License: CC BY-NC 3.0, non-commercial use only."""
         table: dict[str, list] = {k: [] for k in ("image_name", "geometry", "category_id", "geo_type", "area",
                                                   "image_id", "slide_id")}
         outer: list[tuple[str, bytes]] = []
+        pool = synth.ImagePool(scale, size=16)  # full scale: 16 drawn fields per slide, reused with their shapes
+
+        def field(slide: str, per_image: int, k: int) -> tuple[bytes, bytes, list]:
+            """(JPEG, PNG mask, shapes) of field k of a slide; shapes are (polygon, category id) in drawing order."""
+            rng = synth.rng_for("ccagt", seed, slide, k)
+            rng.integers(1, 300), rng.integers(1, 200)  # the file name's draws come first
+            img, cells = synth.cell_field(rng, size, n_cells=per_image, nucleus_scale=0.45, margin=0.05)
+            shapes = []
+            for i, cell in enumerate(cells):
+                cat = (1, 4, 5, 6, 7)[(i + k + ord(slide)) % 5] if i else 1
+                shapes.append((cell.nucleus_polygon(12), cat))
+                if cat == 1:  # NORs: a cluster and a satellite inside the nucleus, drawn as black dots
+                    r = min(cell.nuc) * 0.3
+                    for dx, nor in ((-r, 2), (r, 3)):
+                        dot = synth.Cell(cell.cx + dx, cell.cy, (r * 0.8, r * 0.6), (0.0, 0.0), 0.0)
+                        shapes.append((dot.cytoplasm_polygon(8), nor))
+            draw = ImageDraw.Draw(img)
+            for poly, cat in shapes:
+                if cat in (2, 3):
+                    draw.polygon(poly, fill=(20, 15, 10))
+            return (synth.encode(img, "JPEG", quality=90), synth.encode(synth.label_mask(size, shapes), "PNG"),
+                    shapes)
+
         for slide, (_, n_img, n_ann) in SLIDES.items():
             jpgs, pngs = [], []
             per_image = max(1, min(12, round(n_ann / n_img))) if scale == "full" else 3
             for k in range(counts[slide]):
                 rng = synth.rng_for("ccagt", seed, slide, k)
                 stem = f"{slide}_{1000 + 37 * k}_{-int(rng.integers(1, 300)) * 1440}_{int(rng.integers(1, 200)) * 1080}"
-                img, cells = synth.cell_field(rng, size, n_cells=per_image, nucleus_scale=0.45, margin=0.05)
-                shapes = []  # (polygon, category id), drawn in this order into the mask
-                for i, cell in enumerate(cells):
-                    cat = (1, 4, 5, 6, 7)[(i + k + ord(slide)) % 5] if i else 1
-                    shapes.append((cell.nucleus_polygon(12), cat))
-                    if cat == 1:  # NORs: a cluster and a satellite inside the nucleus, drawn as black dots
-                        r = min(cell.nuc) * 0.3
-                        for dx, nor in ((-r, 2), (r, 3)):
-                            dot = synth.Cell(cell.cx + dx, cell.cy, (r * 0.8, r * 0.6), (0.0, 0.0), 0.0)
-                            poly = dot.cytoplasm_polygon(8)
-                            shapes.append((poly, nor))
-                draw = ImageDraw.Draw(img)
-                for poly, cat in shapes:
-                    if cat in (2, 3):
-                        draw.polygon(poly, fill=(20, 15, 10))
+                jpg, png, shapes = pool(slide, k, lambda j, slide=slide, n=per_image: field(slide, n, j))
                 image_id = len(images) + 1
                 images.append({"file_name": stem, "height": size[1], "width": size[0], "id": image_id})
                 for poly, cat in shapes:
@@ -298,12 +319,11 @@ License: CC BY-NC 3.0, non-commercial use only."""
                                      ("geo_type", "Polygon"), ("area", area), ("image_id", image_id),
                                      ("slide_id", slide)):
                         table[key].append(val)
-                mask = synth.label_mask(size, shapes)
-                jpgs.append((f"{slide}/{stem}.jpg", synth.encode(img, "JPEG", quality=90)))
-                pngs.append((f"{slide}/{stem}.png", synth.encode(mask, "PNG")))
+                jpgs.append((f"{slide}/{stem}.jpg", jpg))
+                pngs.append((f"{slide}/{stem}.png", png))
             for folder, entries in (("images", jpgs), ("masks", pngs)):
                 synth.write_zip(work / folder / f"{slide}.zip", entries)
-                outer.append((f"{ROOT}/{folder}/{slide}.zip", (work / folder / f"{slide}.zip").read_bytes()))
+                outer.append((f"{ROOT}/{folder}/{slide}.zip", work / folder / f"{slide}.zip"))
         coco = {"info": {"description": "CCAgT (synthetic)", "version": "2"},
                 "categories": [{"id": i, "name": n, "supercategory": ""} for i, n in CATEGORIES.items()],
                 "images": images, "annotations": annotations}

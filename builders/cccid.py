@@ -12,7 +12,7 @@ from collections import defaultdict
 from collections.abc import Iterator
 from pathlib import Path
 
-from cytohub import synth
+from cytohub import layout, synth
 from cytohub.builder import Builder, Label, Published, Source
 from cytohub.errors import RawLayoutError
 from cytohub.formats.naming import letters_key
@@ -127,6 +127,11 @@ $CYTOHUB_HOME/raw/cccid). Already-extracted folders (NILM/, LSIL/, HSIL/, SCC_et
     published = Published(files=tuple(ARCHIVES), rows=639, unit="fields of view (11 focal planes each)",
                           source="Onishi et al., F1000Research 2026 (639 FOVs x 11 planes, five archives)")
     layout = "verified"
+    expected_layout = """
+    CCCID_NILM_part1.zip.7z, CCCID_NILM_part2.zip.7z, CCCID_LSIL.zip.7z, CCCID_HSIL.zip.7z, CCCID_SCC_etc.zip.7z
+      (or the unpacked tree)
+      <category>/<N. cell type>/<serial>_(<x>,<y>,<z>).jpg     category: NILM, LSIL, HSIL, SCC_etc
+"""
     assumptions = (
         "The exact spelling of the 17 cell-type subfolders on disk is not published: they are matched "
         "tolerantly (leading number, punctuation, case and plural ignored); an unmatched subfolder is an error.",
@@ -148,8 +153,10 @@ $CYTOHUB_HOME/raw/cccid). Already-extracted folders (NILM/, LSIL/, HSIL/, SCC_et
             parts = f.parts
             cat_pos = [i for i, p in enumerate(parts[:-1]) if _category_of(p)]
             if not cat_pos:
-                raise RawLayoutError(f"{f.path}: not inside a category folder; expected one of "
-                                     f"{', '.join(CATEGORIES)}/<cell type>/<file>.jpg")
+                under = "/".join(parts[:-3])
+                raise RawLayoutError(f"{f.path}: not inside a category folder; " + layout.mismatch(
+                    f"category folders {', '.join(CATEGORIES)} (<category>/<cell type>/<file>.jpg)",
+                    layout.listing(raw, under), under=under))
             i = cat_pos[-1]
             category = _category_of(parts[i])
             if i != len(parts) - 3:
@@ -177,7 +184,8 @@ $CYTOHUB_HOME/raw/cccid). Already-extracted folders (NILM/, LSIL/, HSIL/, SCC_et
             fovs[key][z] = f
         if not fovs:
             raise RawLayoutError(f"{raw.root}: no CCCID images found; expected NILM/, LSIL/, HSIL/ and SCC_etc/ "
-                                 "folders of [Serial]_(CenterX,CenterY,Z).jpg files (inside the .zip.7z archives)")
+                                 "folders of [Serial]_(CenterX,CenterY,Z).jpg files (inside the .zip.7z archives)"
+                                 + layout.found(raw))
         for key, planes in fovs.items():  # check every stack before the first row is written
             if len(planes) != N_PLANES:
                 missing = sorted(set(range(N_PLANES)) - set(planes))

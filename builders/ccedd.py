@@ -18,7 +18,7 @@ from pathlib import Path
 
 from PIL import Image, ImageDraw
 
-from cytohub import synth
+from cytohub import layout, synth
 from cytohub.builder import Builder, Label, Source
 from cytohub.errors import RawLayoutError
 from cytohub.formats import labelme
@@ -59,6 +59,11 @@ def labelme_objects(doc: labelme.Document, size: tuple[int, int]) -> tuple[list[
         clipped += moved
         objects.append({"category": SHAPE_LABELS[label], "bbox": polygon_bbox(poly), "polygon": poly})
     return objects, {"clipped_vertices": clipped, "degenerate_shapes": degenerate}
+
+
+def full_scale_rows() -> int:
+    """Rows of a full-scale synthetic build: the 686 images stated in the paper (not confirmed)."""
+    return image_count("full")
 
 
 def image_count(scale: str) -> int:
@@ -118,6 +123,16 @@ Terms: non-commercial research and education only; the images must not be redist
     mpp = None
     num_images = None
     layout = "unverified"
+    expected_layout = """
+    CCEDD/
+      png.zip   -> png/<id>.png
+      json.zip  -> json/<id>.json       LabelMe outlines (cell, kernel)
+      edge_correct.zip / edge_no_correct.zip -> edge/<id>_edge.png
+"""
+    conversions = (
+        "An image present only inside its LabelMe JSON (base64 `imageData`, no PNG file beside it) is decoded "
+        "from base64 to the bytes that were embedded; those bytes are not re-encoded.",
+    )
     assumptions = (
         "Archive names: png.zip and json.zip are named in the LLPC README; the edge labels are named "
         "edge_correct.zip / edge_no_correct.zip in an earlier README and only described as 'already provided' "
@@ -158,7 +173,7 @@ Terms: non-commercial research and education only; the images must not be redist
         ids = sorted(set(pngs) | set(jsons), key=natural_key)
         if not ids:
             raise RawLayoutError(f"{raw.root}: no CCEDD images found; expected png.zip (png/<id>.png) and json.zip "
-                                 "(json/<id>.json) from the CCEDD download")
+                                 "(json/<id>.json) from the CCEDD download" + layout.found(raw))
         for stem in sorted(set(edges) - set(ids)):
             for f in edges[stem].values():
                 raw.skip(f, "edge label of an image that is not in the download")
@@ -226,10 +241,12 @@ Terms: non-commercial research and education only; the images must not be redist
 
     # ------------------------------------------------------------------ synthetic raw layout
     def synthesize(self, root: Path, scale: str = "small", seed: int = 0) -> None:
-        size = (2048, 1536) if scale == "full" else (128, 96)
-        files: dict[str, list[tuple[str, bytes]]] = {"png": [], "json": [], "edge_correct": [], "edge_no_correct": []}
-        for i in range(image_count(scale)):
-            stem = f"{i:05d}"
+        # full scale: the paper's 686 images, drawn at 1024 x 768 (a quarter of the reported 2048 x 1536, which is
+        # not confirmed) so that the synthetic download stays near 4 GB; 8 drawn fields reused with their outlines
+        size = (1024, 768) if scale == "full" else (128, 96)
+        pool = synth.ImagePool(scale, size=8)
+
+        def field(i: int) -> tuple[bytes, list[dict], str, dict[str, bytes]]:
             rng = synth.rng_for("ccedd", seed, i)
             img, cells = synth.cell_field(rng, size, n_cells=int(rng.integers(2, 5)), nucleus_scale=0.3, margin=0.02)
             png = synth.encode(img, "PNG")
@@ -240,10 +257,7 @@ Terms: non-commercial research and education only; the images must not be redist
                     shapes.append({"label": label, "points": [[x, y] for x, y in zip(poly[0::2], poly[1::2],
                                                                                         strict=True)],
                                    "group_id": None, "shape_type": "polygon", "flags": {}})
-            doc = {"version": "4.5.6", "flags": {}, "shapes": shapes, "imagePath": f"{stem}.png",
-                   "imageData": base64.b64encode(png).decode(), "imageHeight": size[1], "imageWidth": size[0]}
-            files["png"].append((f"png/{stem}.png", png))
-            files["json"].append((f"json/{stem}.json", json.dumps(doc, indent=2).encode()))
+            edges = {}
             for variant, jitter in (("edge_correct", 1.0), ("edge_no_correct", 0.0)):
                 edge = Image.new("L", size, 0)
                 draw = ImageDraw.Draw(edge)
@@ -251,7 +265,20 @@ Terms: non-commercial research and education only; the images must not be redist
                     pts = [(x + jitter * float(rng.uniform(-1, 1)), y + jitter * float(rng.uniform(-1, 1)))
                            for x, y in shape["points"]]
                     draw.line(pts + pts[:1], fill=255, width=1)
-                files[variant].append((f"edge/{stem}_edge.png", synth.encode(edge, "PNG")))
-        for archive, entries in files.items():
-            synth.write_zip(root / "CCEDD" / f"{archive}.zip", entries)
+                edges[variant] = synth.encode(edge, "PNG")
+            return png, shapes, base64.b64encode(png).decode(), edges
+
+        def labelme(stem: str, shapes: list[dict], b64: str) -> bytes:
+            return json.dumps({"version": "4.5.6", "flags": {}, "shapes": shapes, "imagePath": f"{stem}.png",
+                               "imageData": b64, "imageHeight": size[1], "imageWidth": size[0]}, indent=2).encode()
+
+        fields = [(f"{i:05d}", pool(None, i, field)) for i in range(image_count(scale))]
+        entries = {  # generators: each JSON (with its embedded image) is made only while its zip is written
+            "png": ((f"png/{stem}.png", f[0]) for stem, f in fields),
+            "json": ((f"json/{stem}.json", labelme(stem, f[1], f[2])) for stem, f in fields),
+            "edge_correct": ((f"edge/{stem}_edge.png", f[3]["edge_correct"]) for stem, f in fields),
+            "edge_no_correct": ((f"edge/{stem}_edge.png", f[3]["edge_no_correct"]) for stem, f in fields),
+        }
+        for archive, items in entries.items():
+            synth.write_zip(root / "CCEDD" / f"{archive}.zip", items)
         synth.write_marker(root, self.name, scale, seed)

@@ -40,6 +40,12 @@ def rel_parts(f: RawFile, base: str) -> tuple[str, ...]:
     return tuple(f.path[len(base) + 1:].split("/")) if base else f.parts
 
 
+def full_scale_rows() -> dict[str, int]:
+    """Rows per split of a full-scale synthetic build: 978 test assets (counted in the authors' code) and a
+    train set three times as large (a plausible number; the real one is not published)."""
+    return asset_counts("full")
+
+
 def asset_counts(scale: str) -> dict[str, int]:
     """Assets per set in synthetic data. full: the 978 test images counted in the authors' code, and a train
     set three times as large (the real train count is not published); small: 2 train + 1 test."""
@@ -85,6 +91,18 @@ CISD/ folder (CISD.json, center_slice/, edf/, stack/) both work. Check the recor
     mpp = None
     num_images = None
     layout = "unverified"
+    expected_layout = """
+    CISD.zip (or its folder) / CISD/
+      CISD.json                          assets, sets, annotations
+      center_slice/<file_name>           the image
+      edf/<file_name>                    skipped
+      stack/<name>/<slice files>         21 planes (or stack/<name>.tif)
+"""
+    conversions = (
+        "A focal stack shipped as one multi-page TIFF (stack/<name>.tif) is split into its pages, each encoded "
+        "losslessly as PNG, because a focal_stack entry holds one 2-D image; pixel values are unchanged. Slice "
+        "files in stack/<name>/ and the centre-plane images are passed through as published.",
+    )
     assumptions = (
         "Folder and JSON layout follow the authors' loader code; the Zenodo archive name (CISD.zip) and the "
         "names of the slice files inside stack/<name>/ are not published (slices are taken in sorted name order, "
@@ -240,27 +258,38 @@ CISD/ folder (CISD.json, center_slice/, edf/, stack/) both work. Check the recor
 
     # ------------------------------------------------------------------ synthetic raw layout
     def synthesize(self, root: Path, scale: str = "small", seed: int = 0) -> None:
-        size = (512, 512) if scale == "full" else (96, 96)
+        # full scale: 3,912 assets x 23 PNGs (centre, EDF, 21 planes) = 90k files, so fields are drawn at
+        # 128 x 128 (the real size is not published) and 32 drawn fields are reused with their masks
+        size = (128, 128) if scale == "full" else (96, 96)
         entries, assets = [], []
         cats = ("CELL", "NEUTROPHIL", "RED_BLOOD_CELL")
+        pool = synth.ImagePool(scale)
+
+        def field(split: str, i: int) -> tuple[bytes, bytes, list[bytes], list[dict]]:
+            """(centre plane, EDF, 21 planes, annotation data) of field i of a split."""
+            rng = synth.rng_for(self.name, seed, split, i)
+            rng.integers(1, 31)  # the file name's draw comes first
+            img, cells = synth.cell_field(rng, size, n_cells=int(rng.integers(2, 5)), margin=0.05)
+            planes = [synth.encode(synth.defocus(img, (z - BEST_Z) * 0.4), "PNG") for z in range(N_PLANES)]
+            data = []
+            for k, cell in enumerate(cells):
+                m = np.asarray(synth.label_mask(size, [(cell.cytoplasm_polygon(), 1)])) > 0
+                rows, cols = np.nonzero(m)
+                data.append({"category_name": cats[k % len(cats)],
+                             "bbox": [int(rows.min()), int(cols.min()), int(rows.max()), int(cols.max())],
+                             "mask": rle.cisd_encode(m)})
+            return synth.encode(img, "PNG"), synth.encode(synth.defocus(img, 0.6), "PNG"), planes, data
+
         asset_id = 0
         for split, n in asset_counts(scale).items():
             for i in range(n):
                 rng = synth.rng_for(self.name, seed, split, i)
                 name = f"slide{int(rng.integers(1, 31)):02d}_pap{1 + asset_id % 9}_{asset_id:04d}.png"
-                field, cells = synth.cell_field(rng, size, n_cells=int(rng.integers(2, 5)), margin=0.05)
-                entries.append((f"CISD/center_slice/{name}", synth.encode(field, "PNG")))
-                entries.append((f"CISD/edf/{name}", synth.encode(synth.defocus(field, 0.6), "PNG")))
-                for z in range(N_PLANES):
-                    plane = synth.defocus(field, (z - BEST_Z) * 0.4)
-                    entries.append((f"CISD/stack/{Path(name).stem}/slice_{z:02d}.png", synth.encode(plane, "PNG")))
-                data = []
-                for k, cell in enumerate(cells):
-                    m = np.asarray(synth.label_mask(size, [(cell.cytoplasm_polygon(), 1)])) > 0
-                    rows, cols = np.nonzero(m)
-                    data.append({"category_name": cats[k % len(cats)],
-                                 "bbox": [int(rows.min()), int(cols.min()), int(rows.max()), int(cols.max())],
-                                 "mask": rle.cisd_encode(m)})
+                centre, edf, planes, data = pool(split, i, lambda j, split=split: field(split, j))
+                entries.append((f"CISD/center_slice/{name}", centre))
+                entries.append((f"CISD/edf/{name}", edf))
+                for z, plane in enumerate(planes):
+                    entries.append((f"CISD/stack/{Path(name).stem}/slice_{z:02d}.png", plane))
                 annotations = [{"annotation_id": 0, "annotator": "annotator1@example.org",
                                 "time_stamp": "2021-06-01 10:00:00", "data": data}]
                 if asset_id == 0:  # a second annotator on the first asset

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from cytohub import synth
+from cytohub import layout, synth
 from cytohub.builder import Builder, Label, Published, Source
 from cytohub.errors import RawLayoutError
 from cytohub.formats.masks import decode as read_array
@@ -37,6 +37,11 @@ def _split_of(f: RawFile) -> str | None:
         if low in SPLITS:
             return low
     return None
+
+
+def full_scale_rows() -> dict[str, int]:
+    """Rows per split of a full-scale synthetic build: the 540 / 68 quoted by third parties (unverified)."""
+    return image_counts("full")
 
 
 def image_counts(scale: str) -> dict[str, int]:
@@ -93,6 +98,11 @@ train/ and test/ folders work too. train_cyto2.zip, if present, is listed in the
     published = Published(files=("train.zip", "test.zip"), optional_files=("train_cyto2.zip",),
                           source="the cellpose.org dataset page (no image counts are stated)")
     layout = "unverified"
+    expected_layout = """
+    train.zip -> train/NNN_img.png, NNN_masks.png
+    test.zip  -> test/NNN_img.png, NNN_masks.png
+    (train_cyto2.zip: skipped)
+"""
     assumptions = (
         "Archive and file names (train.zip / test.zip holding train/ and test/ folders of NNN_img.png and "
         "NNN_masks.png) come from third-party loaders, not from the download page itself.",
@@ -101,6 +111,8 @@ train/ and test/ folders work too. train_cyto2.zip, if present, is listed in the
         "Every instance is categorised 'cell': the dataset does not say which images show nuclei rather than "
         "whole cells.",
         "train_cyto2.zip (user-contributed images) has an undocumented layout and is not built.",
+        "A download with only train.zip or only test.zip builds the split present; the build report "
+        "(`absent_parts`) and the card name the missing archive.",
         "Published image counts are not stated on the download page (third parties quote about 540 train / "
         "68 test); num_images is left empty and mpp is unknown.",
     )
@@ -122,7 +134,7 @@ train/ and test/ folders work too. train_cyto2.zip, if present, is listed in the
                 continue
             if split is None:
                 raise RawLayoutError(f"{f.path}: not inside a train/ or test/ folder (or train.zip / test.zip); "
-                                     "expected train/NNN_img.png and test/NNN_img.png")
+                                     "expected train/NNN_img.png and test/NNN_img.png" + layout.found(raw))
             kind = m["kind"].lower()
             entry = pairs.setdefault((split, m["num"]), {})
             if kind in entry:
@@ -130,7 +142,10 @@ train/ and test/ folders work too. train_cyto2.zip, if present, is listed in the
             entry[kind] = f
         if not pairs:
             raise RawLayoutError(f"{raw.root}: no Cellpose images found; expected train.zip / test.zip with "
-                                 "train/NNN_img.png + NNN_masks.png")
+                                 "train/NNN_img.png + NNN_masks.png" + layout.found(raw))
+        for split in SPLITS:
+            if not any(s == split for s, _ in pairs):
+                raw.note_absent(f"{split}.zip", f"no {split} rows")
         for (_, num), entry in sorted(pairs.items()):
             if "img" not in entry or "masks" not in entry:
                 have, missing = ("img", "masks") if "img" in entry else ("masks", "img")
@@ -162,14 +177,20 @@ train/ and test/ folders work too. train_cyto2.zip, if present, is listed in the
     # ------------------------------------------------------------------ synthetic raw layout
     def synthesize(self, root: Path, scale: str = "small", seed: int = 0) -> None:
         size = (512, 512) if scale == "full" else (96, 80)
+        pool = synth.ImagePool(scale)  # full scale: 32 drawn images per split, reused with their label maps
+
+        def draw(split: str, i: int) -> tuple[bytes, bytes]:
+            rng = synth.rng_for(self.name, seed, split, i)
+            img, cells = synth.cell_field(rng, size, n_cells=int(rng.integers(2, 6)), margin=0.05)
+            labels = np.asarray(synth.label_mask(size, [(c.cytoplasm_polygon(), k + 1)
+                                                        for k, c in enumerate(cells)], mode="I"))
+            return synth.encode(img, "PNG"), png16(labels)
+
         for split, n in image_counts(scale).items():
             entries = []
             for i in range(n):
-                rng = synth.rng_for(self.name, seed, split, i)
-                img, cells = synth.cell_field(rng, size, n_cells=int(rng.integers(2, 6)), margin=0.05)
-                labels = np.asarray(synth.label_mask(size, [(c.cytoplasm_polygon(), k + 1)
-                                                            for k, c in enumerate(cells)], mode="I"))
-                entries.append((f"{split}/{i:03d}_img.png", synth.encode(img, "PNG")))
-                entries.append((f"{split}/{i:03d}_masks.png", png16(labels)))
+                img, labels = pool(split, i, lambda j, split=split: draw(split, j))
+                entries.append((f"{split}/{i:03d}_img.png", img))
+                entries.append((f"{split}/{i:03d}_masks.png", labels))
             synth.write_zip(root / f"{split}.zip", entries)
         synth.write_marker(root, self.name, scale, seed)

@@ -86,6 +86,12 @@ authors before redistributing a build."""
         per_class={"Negative": 16, "LSIL": 46, "HSIL": 31}, unit="frames",
         source="README of parham-ap/cytology_dataset (93 frames: 16 / 46 / 31; set 0: 69, set 1: 24)")
     layout = "verified"
+    expected_layout = """
+    cytology_dataset-master.zip (or its folder)/dataset/
+      labels.csv                         frame,label,set
+      EDF/frameNNN.png, EDF/frameNNN.csv
+      frameNNN_stack/fovNNN.png          focal planes
+"""
     assumptions = (
         "The focal-plane spacing of the stacks is not published: `z_um` is null (no distances are invented); "
         "`extra.z_index` holds the plane index (0, 1, 2, ... in fovNNN order), an ordinal z, not micrometres "
@@ -188,7 +194,9 @@ authors before redistributing a build."""
     # ------------------------------------------------------------------ synthetic raw layout
     def synthesize(self, root: Path, scale: str = "small", seed: int = 0) -> None:
         if scale == "full":
-            size = (1280, 960)
+            # the published 93 frames and their planes (about 1,400 PNGs), drawn at 640 x 480 so that full-scale
+            # synthetic data stay near 1 GB and a few minutes to write; the builder reads any size
+            size = (640, 480)
             plan = []
             for code, frames in FRAME_RANGES.items():
                 for k, num in enumerate(frames):

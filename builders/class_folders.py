@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 from cytohub.errors import RawLayoutError
 from cytohub.formats.naming import alias_table, key, natural_key, slug
+from cytohub.layout import found
 from cytohub.raw import RawFile, RawTree
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp")
@@ -71,8 +72,10 @@ def class_images(raw: RawTree, aliases: Mapping[str, Iterable[str]], *, corpus: 
         label = table.get(key(folder)) if folder else None
         if label is None:
             where = f"folder {folder!r}" if folder else "the top level (no class folder)"
+            under = "/".join(parts[:-1 - depth]) if folder else "/".join(parts[:-1])
             raise RawLayoutError(f"{f.path}: image in {where}, which is not a {corpus} class folder; "
-                                 f"expected {layout} with class folders {expected} (case-insensitive)")
+                                 f"expected {layout} with class folders {expected} (case-insensitive)"
+                                 + found(raw, under))
         row_id = id_of(f, label) if id_of else f"{slug(label)}/{'/'.join(parts[len(parts) - depth:])}"
         if row_id in seen:
             raise RawLayoutError(f"{corpus}: {seen[row_id].path} and {f.path} are the same image name in the same "
@@ -80,7 +83,8 @@ def class_images(raw: RawTree, aliases: Mapping[str, Iterable[str]], *, corpus: 
         seen[row_id] = f
         items.append(Item(label, f, row_id, folder))
     if not items:
-        raise RawLayoutError(f"{raw.root}: no {corpus} images ({', '.join(IMAGE_SUFFIXES)}) found; expected {layout}")
+        raise RawLayoutError(f"{raw.root}: no {corpus} images ({', '.join(IMAGE_SUFFIXES)}) found; expected {layout}"
+                             + found(raw))
     rank = {name: i for i, name in enumerate(order or aliases)}
     items.sort(key=lambda it: (rank[it.label], natural_key(it.id)))
     return items

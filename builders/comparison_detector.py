@@ -15,7 +15,7 @@ from collections import defaultdict
 from collections.abc import Iterator
 from pathlib import Path
 
-from cytohub import synth
+from cytohub import layout, synth
 from cytohub.builder import Builder, Label, Published, Source
 from cytohub.errors import RawLayoutError
 from cytohub.formats import coco
@@ -56,6 +56,11 @@ def _category(name: str, where: str) -> str:
     if cat not in CATEGORIES:
         raise RawLayoutError(f"{where}: unknown category {name!r}; expected one of {list(CATEGORIES)}")
     return cat
+
+
+def full_scale_rows() -> dict[str, int]:
+    """Rows per split of a full-scale synthetic build: the published 6,666 train / 744 test images."""
+    return dict(PUBLISHED)
 
 
 def image_counts(scale: str) -> dict[str, int]:
@@ -101,6 +106,11 @@ they list (train/ and test/ folders, or an images/ folder)."""
     published = Published(rows=7410, rows_per_split={"train": 6666, "test": 744}, unit="images",
                           source="README of the ComparisonDetector repository (7,410 images: 6,666 / 744)")
     layout = "unverified"
+    expected_layout = """
+    <root>/ (e.g. ComparisonDetectorDataset/)
+      train.json, test.json              COCO
+      train/NNNNN.bmp, test/NNNNN.bmp    (or one images/ folder)
+"""
     assumptions = (
         "File layout (train.json / test.json next to train/ and test/ folders of .bmp images) is taken from "
         "third-party code; the authors' converter reads one JSON plus an images/ folder. Images are found by "
@@ -123,9 +133,9 @@ they list (train/ and test/ folders, or an images/ folder)."""
         jsons = {s: raw.named(f"{s}.json") for s in SPLITS}
         for s, hits in jsons.items():
             if len(hits) != 1:
-                found = ", ".join(h.path for h in hits) or "none"
+                found = ", ".join(h.path for h in hits) if hits else layout.listing(raw) + " at the top"
                 raise RawLayoutError(f"{raw.root}: expected exactly one {s}.json (COCO annotations of the {s} "
-                                     f"split), found {found}")
+                                     f"split); found {found}")
         by_name: dict[str, list[RawFile]] = defaultdict(list)
         for f in raw.files(suffix=IMAGE_EXT):
             by_name[f.name.lower()].append(f)
@@ -179,8 +189,18 @@ they list (train/ and test/ folders, or an images/ folder)."""
 
     # ------------------------------------------------------------------ synthetic raw layout
     def synthesize(self, root: Path, scale: str = "small", seed: int = 0) -> None:
-        size = (1024, 768) if scale == "full" else (128, 96)
+        # full scale: the published 6,666 / 744 images as 512 x 384 BMPs (3.3 GB; the real size is not stated),
+        # reused from a pool of 32 drawn images per split with their cells and categories
+        size = (512, 384) if scale == "full" else (128, 96)
         names = list(CATEGORIES)
+        pool = synth.ImagePool(scale)
+
+        def draw(split: str, i: int) -> tuple[bytes, list[synth.Cell], list[int]]:
+            rng = synth.rng_for(self.name, seed, split, i)
+            img, cells = synth.cell_field(rng, size, n_cells=int(rng.integers(2, 5)), nucleus_scale=0.45,
+                                          margin=0.05)
+            return synth.encode(img, "BMP"), cells, [int(rng.integers(1, 12)) for _ in cells]
+
         entries: list[tuple[str, bytes]] = []
         serial, ann_id = 0, 0
         for split, n in image_counts(scale).items():
@@ -188,11 +208,9 @@ they list (train/ and test/ folders, or an images/ folder)."""
                    "categories": [{"id": k + 1, "name": name, "supercategory": "cell"} for k, name in enumerate(names)]}
             for i in range(n):
                 serial += 1
-                rng = synth.rng_for(self.name, seed, split, i)
-                img, cells = synth.cell_field(rng, size, n_cells=int(rng.integers(2, 5)), nucleus_scale=0.45,
-                                              margin=0.05)
+                bmp, cells, cats = pool(split, i, lambda j, split=split: draw(split, j))
                 file_name = f"{serial:05d}.bmp"
-                entries.append((f"ComparisonDetectorDataset/{split}/{file_name}", synth.encode(img, "BMP")))
+                entries.append((f"ComparisonDetectorDataset/{split}/{file_name}", bmp))
                 doc["images"].append({"id": serial, "file_name": file_name, "width": size[0], "height": size[1]})
                 if i == n - 1:
                     continue  # one image per split without annotations
@@ -202,7 +220,7 @@ they list (train/ and test/ folders, or an images/ folder)."""
                         w = 1.0  # a degenerate box, as the README warns
                     ann_id += 1
                     doc["annotations"].append({"id": ann_id, "image_id": serial, "bbox": [x, y, w, h],
-                                               "category_id": int(rng.integers(1, 12)), "iscrowd": 0,
+                                               "category_id": cats[k], "iscrowd": 0,
                                                "area": round(w * h, 1)})
             entries.append((f"ComparisonDetectorDataset/{split}.json", json.dumps(doc).encode()))
         synth.write_zip(root / "ComparisonDetectorDataset.zip", sorted(entries))

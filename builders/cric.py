@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from pathlib import Path
 
-from cytohub import images, synth
+from cytohub import images, layout, synth
 from cytohub.builder import Builder, Label, Published, Source
 from cytohub.errors import RawLayoutError
 from cytohub.formats import cric as cricfmt
@@ -87,6 +87,11 @@ subfolders (e.g. images/ and metadata/): files are found by name anywhere below 
     num_images = 400
     published = Published(rows=400, unit="images", source="Rezende et al., Sci Data 2021 (400 images)")
     layout = "verified"
+    expected_layout = """
+    <download>.zip (flat, no folders)
+      <32-hex hash>.png                  400 images
+      classifications.csv and/or classifications.json
+"""
     assumptions = (
         "Nucleus coordinates are 1-based (CRIC README: x in 1..1376, y in 1..1020) and become 0-based points "
         "[x - 1, y - 1]; a coordinate outside 1..width x 1..height is an error.",
@@ -116,7 +121,8 @@ subfolders (e.g. images/ and metadata/): files are found by name anywhere below 
             anns = cricfmt.parse_json(jsons[0], LABEL_MAP)
         else:
             raise RawLayoutError(f"{raw.root}: no classifications.csv or classifications.json found; expected "
-                                 "the CRIC Cervix Cell Classification download (images + classifications)")
+                                 "the CRIC Cervix Cell Classification download (images + classifications)"
+                                 + layout.found(raw))
         for f in raw.files(suffix=".md"):
             if f.name.lower().startswith("readme"):
                 raw.skip(f, "documentation of the export")
@@ -131,7 +137,8 @@ subfolders (e.g. images/ and metadata/): files are found by name anywhere below 
                 raise RawLayoutError(f"two images named {f.name}: {pngs[key].path} and {f.path}")
             pngs[key] = f
         if not pngs:
-            raise RawLayoutError(f"{raw.root}: no PNG images found; download the collection with images ticked")
+            raise RawLayoutError(f"{raw.root}: no PNG images found; download the collection with images ticked"
+                                 + layout.found(raw))
         missing = sorted(n for n in anns if n.lower() not in pngs)
         if missing:
             raise RawLayoutError(f"{anns[missing[0]].source}: {len(missing)} annotated image(s) missing from the "
@@ -175,11 +182,20 @@ subfolders (e.g. images/ and metadata/): files are found by name anywhere below 
         labels = [labels[i] for i in synth.rng_for("cric", seed, "order").permutation(len(labels))]
         share = [labels[i::n_images] for i in range(n_images)]  # cells per image, round robin
         entries, records, cell_id = [], [], 0
+        pool = synth.ImagePool(scale)  # full scale: 32 drawn fields per cell count, reused with their cells
+
+        def draw(j: int, n_cells: int) -> tuple[bytes, list[synth.Cell]]:
+            rng = synth.rng_for("cric", seed, j)
+            rng.bytes(16)  # the file name's draw comes first
+            field, cells = synth.cell_field(rng, size, n_cells=n_cells, nucleus_scale=0.3, tint=j)
+            return synth.encode(field, "PNG"), cells
+
         for i in range(n_images):
             rng = synth.rng_for("cric", seed, i)
             name = f"{rng.bytes(16).hex()}.png"
-            field, cells = synth.cell_field(rng, size, n_cells=max(1, len(share[i])), nucleus_scale=0.3, tint=i)
-            entries.append((name, synth.encode(field, "PNG")))
+            n_cells = max(1, len(share[i]))
+            png, cells = pool(n_cells, i, lambda j, n=n_cells: draw(j, n))
+            entries.append((name, png))
             image_id = 400 - i
             for k, label in enumerate(share[i]):
                 c = cells[k % len(cells)]

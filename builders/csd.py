@@ -14,7 +14,7 @@ from collections import defaultdict
 from collections.abc import Iterator
 from pathlib import Path
 
-from cytohub import synth
+from cytohub import layout, synth
 from cytohub.builder import Builder, Label, Source
 from cytohub.errors import RawLayoutError
 from cytohub.raw import RawFile, RawTree
@@ -24,20 +24,39 @@ SUBSET_FILES = ("test_c.csv", "test_h.csv")  # subsets of the test slides used b
 CLASS_DIRS = {"nilm": "NILM", "pos": "POS"}
 BINARY = {"0": "NILM", "1": "POS"}
 TILE_RE = re.compile(r"^(?P<i>\d+)_(?P<j>\d+)\.(?:jpe?g|png)$", re.IGNORECASE)
-CATEGORY_RE = re.compile(r"-(NILM|ASC-US|ASC-H|LSIL|HSIL|AGC|SCC|AIS|ADC)$", re.IGNORECASE)
+# A Bethesda category near the end of a slide name, after a dash or straight after the slide number, optionally
+# followed by `+X` notes: 'CX20164770-HSIL+T', 'CX20166857-ASC-US+M', 'CX20147703ASC-US', '201221142818-22-3ASC-US'.
+CATEGORY_RE = re.compile(r"(?<![A-Za-z])(NILM|ASC-US|ASC-H|LSIL|HSIL|AGC|SCC|AIS|ADC)((?:\+[A-Za-z0-9]*)*)$",
+                         re.IGNORECASE)
 TILE_PX = 224
 # synthetic slides: (name, folder, split); test_h / test_c membership below
 SYNTH_SLIDES = (
-    ("xCR20018134-NILM", "NILM", "train"), ("xCR20018135-NILM", "NILM", "train"),
-    ("xCR20018201-LSIL", "POS", "train"), ("xCR20018202-ASC-H", "POS", "train"),
-    ("xCR20018140-NILM", "NILM", "test"), ("xCR20018210-HSIL", "POS", "test"), ("xCR20018211-ASC-US", "POS", "test"),
+    ("xCR20018134-NILM", "NILM", "train"), ("x202000796", "NILM", "train"),
+    ("xCR20018201-LSIL", "POS", "train"), ("xCR20018202ASC-H", "POS", "train"),
+    ("xCR20018140-NILM", "NILM", "test"), ("xCR20018210-HSIL+T", "POS", "test"),
+    ("x201221142818-22-3ASC-US", "POS", "test"),
 )
 
 
 def slide_category(slide: str) -> str | None:
-    """The Bethesda category at the end of a slide name ('xCR20018134-NILM' -> 'NILM'), if any."""
+    """The Bethesda category at the end of a slide name, if any: 'xCR20018134-NILM' -> 'NILM',
+    'CX20164770-HSIL+T' -> 'HSIL', 'CX20147703ASC-US' -> 'ASC-US', '202000796' -> None. The category follows a
+    dash or the slide number directly, and may be followed by `+X` notes (kept by `slide_category_notes`)."""
     m = CATEGORY_RE.search(slide)
     return m[1].upper() if m else None
+
+
+def slide_category_notes(slide: str) -> list[str]:
+    """The `+X` notes after a slide name's category ('CX20166857-ASC-US+M' -> ['M']); their meaning is not
+    published, so they are kept verbatim."""
+    m = CATEGORY_RE.search(slide)
+    return [n for n in m[2].split("+") if n] if m else []
+
+
+def full_scale_rows() -> dict[str, int]:
+    """Rows per split of a full-scale synthetic build. Nothing is published: 200 slides of 10 x 10 tiles, one
+    slide in five in the test split (see `CSD.synthesize`)."""
+    return {"train": 160 * 100, "test": 40 * 100}
 
 
 def parse_labels(f: RawFile) -> list[tuple[str, str]]:
@@ -107,6 +126,12 @@ model weights are offered for download (Baidu Pan); they are not images and are 
     mpp = None
     num_images = None
     layout = "unverified"
+    expected_layout = """
+    <root>/
+      .../datatools/gc/labels/train_val.csv, test_label.csv   (test_c.csv, test_h.csv optional)
+      .../NILM/<slide>/<i>_<j>.jpg
+      .../POS/<slide>/<i>_<j>.jpg
+"""
     assumptions = (
         "The slides themselves are private; the builder assumes they come as the tiles the authors' code reads "
         "for the 'gc' dataset (extract_features_tct.py): <root>/NILM/<slide>/<i>_<j>.jpg|png and "
@@ -116,8 +141,11 @@ model weights are offered for download (Baidu Pan); they are not images and are 
         "Label 0 = NILM and 1 = positive, matching the NILM/ and POS/ tile folders; a mismatch is an error.",
         "Tile <i>_<j> is column i, row j of a grid of 224-px tiles (from the FNAC tiling notebook and the "
         "'gc-224' default path); kept in extra, not turned into coordinates.",
-        "The Bethesda category suffix of a slide name (e.g. '-HSIL') is recorded in extra['slide_category'] but not "
-        "used as a tile label: a tile of a positive slide need not show abnormal cells.",
+        "The Bethesda category in a slide name (e.g. 'CX20164770-HSIL+T', 'CX20147703ASC-US', "
+        "'201221142818-22-3ASC-US') is recorded in extra['slide_category'] but not used as a tile label: a tile of "
+        "a positive slide need not show abnormal cells. Notes after it ('+T', '+M') are kept verbatim in "
+        "extra['slide_category_notes'] (their meaning is not published); a name without a category (e.g. "
+        "'202000796') gives null.",
         "'TCT' in the code is read as ThinPrep cytologic test (liquid-based); stain and scanner are not stated.",
         "test_c.csv and test_h.csv are recorded as extra['test_subsets'] without interpretation.",
     )
@@ -135,7 +163,7 @@ model weights are offered for download (Baidu Pan); they are not images and are 
             f = _pick(raw, fname)
             if f is None:
                 raise RawLayoutError(f"{raw.root}: no {fname} found; copy datatools/gc/labels/ of "
-                                     "github.com/CVIU-CSU/TCT-InfoNCE next to the tiles")
+                                     "github.com/CVIU-CSU/TCT-InfoNCE next to the tiles" + layout.found(raw))
             for slide, label in parse_labels(f):
                 if slide in slides:
                     raise RawLayoutError(f"{f.path}: slide {slide!r} is also listed in {where[slide]}")
@@ -190,6 +218,7 @@ model weights are offered for download (Baidu Pan); they are not images and are 
                     "group": {"slide_id": slide},
                     "split": split,
                     "extra": {"tile_col": i, "tile_row": j, "slide_category": slide_category(slide),
+                              "slide_category_notes": slide_category_notes(slide),
                               "test_subsets": subsets.get(slide, [])},
                 }
 
@@ -203,6 +232,14 @@ model weights are offered for download (Baidu Pan); they are not images and are 
                                 "test" if k % 5 == 4 else "train") for k in range(200))
             grid = 10
         lines: dict[str, list[str]] = defaultdict(list)
+        pool = synth.ImagePool(scale)  # full scale: 32 drawn tiles per class folder, reused over 20,000 tiles
+
+        def draw(slide: str, folder: str, n: int, i: int, j: int) -> bytes:
+            rng = synth.rng_for("csd", seed, slide, i, j)
+            img, _ = synth.cell_field(rng, (TILE_PX, TILE_PX), n_cells=int(rng.integers(1, 4)),
+                                      nucleus_scale=0.2 if folder == "NILM" else 0.2 + 0.2 * (n % 2), tint=n)
+            return synth.encode(img, "JPEG")
+
         for n, (slide, folder, split) in enumerate(slide_list):
             lines["train_val.csv" if split == "train" else "test_label.csv"].append(
                 f"{slide},{0 if folder == 'NILM' else 1}")
@@ -211,10 +248,9 @@ model weights are offered for download (Baidu Pan); they are not images and are 
                     f"{slide},1")
             for i in range(grid):
                 for j in range(grid):
-                    rng = synth.rng_for("csd", seed, slide, i, j)
-                    img, _ = synth.cell_field(rng, (TILE_PX, TILE_PX), n_cells=int(rng.integers(1, 4)),
-                                              nucleus_scale=0.2 if folder == "NILM" else 0.2 + 0.2 * (n % 2), tint=n)
-                    synth.write_bytes(root / "gc-224" / folder / slide / f"{i}_{j}.jpg", synth.encode(img, "JPEG"))
+                    data = pool(folder, n * grid * grid + i * grid + j,
+                                lambda _k, slide=slide, folder=folder, n=n, i=i, j=j: draw(slide, folder, n, i, j))
+                    synth.write_bytes(root / "gc-224" / folder / slide / f"{i}_{j}.jpg", data)
         for fname, rows in lines.items():
             synth.write_bytes(root / "TCT-InfoNCE" / "datatools" / "gc" / "labels" / fname,
                               ("\n".join(rows) + "\n").encode())

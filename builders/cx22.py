@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from cytohub import synth
+from cytohub import layout, synth
 from cytohub.builder import Builder, Label, Published, Source
 from cytohub.errors import RawFileError, RawLayoutError
 from cytohub.formats import geometry, labelme, matlab
@@ -88,6 +88,11 @@ def counts(scale: str) -> dict[str, tuple[int, int]]:
     return {"pair": (3, 2), "multi_train": (2, 3), "multi_test": (2, 3)}
 
 
+def full_scale_rows() -> dict[str, int]:
+    """Rows per split of a full-scale synthetic build: the published 820 / 400 / 100 images."""
+    return {subset: n for subset, (n, _) in counts("full").items()}
+
+
 class Cx22(Builder):
     name = "cx22"
     pretty_name = "Cx22: Cervical Cytology Instance Segmentation Dataset"
@@ -147,6 +152,20 @@ CCEDD images must not be redistributed."""
         source="Liu et al., Comput. Biol. Med. 2022 (1,320 images) and the Pair / Multi-Test label files",
         note="Only the total and the Pair and Multi-Test counts are stated; Multi-Train follows as 400.")
     layout = "verified"
+    expected_layout = """
+    <root>/
+      Cx22-Pair.zip, Cx22-Multi-Train.zip, Cx22-Multi-Test.zip
+        -> Cx22-<Subset>/ CellNum.mat, cyto/*.mat, nuc/*.mat, generator/*.mat
+      CCEDD/png.zip -> png/<name>.png    (the source images; or a png/ folder, or json.zip)
+"""
+    conversions = (
+        "Cx22 ships no images: each `image` is re-created as the authors' ImageDataGenerator.m does, by cropping "
+        "its ROI out of the CCEDD source image, scaling the crop down (bicubic) when it does not fit the canvas, "
+        "pasting it at the top left of a white canvas and encoding the result as a lossless PNG. Scaled crops "
+        "have resampled pixels.",
+        "`mask` is composed by cytohub from the per-instance .mat masks, because Cx22 stores only per-instance "
+        "logical arrays: an 8-bit PNG semantic map (0 background, 1 cytoplasm, 2 nucleus).",
+    )
     assumptions = (
         "The Multi-Train archive could not be inspected (Git LFS); it is assumed to have the layout of the "
         "Pair and Multi-Test archives, which were.",
@@ -178,15 +197,17 @@ CCEDD images must not be redistributed."""
             root = f.parent
             subset = subset_of(root.rsplit("/", 1)[-1].removesuffix(".zip"))
             if subset is None:
-                raise RawLayoutError(f"{f.path}: folder {root!r} is not a Cx22 subset; expected one of "
-                                     f"{', '.join(v + '/' for v in SUBSETS.values())}")
+                under = root.rsplit("/", 1)[0] if "/" in root else ""
+                raise RawLayoutError(f"{f.path}: folder {root!r} is not a Cx22 subset; " + layout.mismatch(
+                    f"one of {', '.join(v + '/' for v in SUBSETS.values())}", layout.listing(raw, under),
+                    under=under))
             if subset in roots:
                 raise RawLayoutError(f"two copies of {SUBSETS[subset]}: {roots[subset]} and {root}")
             roots[subset] = root
         if not roots:
             raise RawLayoutError(f"{raw.root}: no Cx22 subset found; expected Cx22-Pair.zip, Cx22-Multi-Train.zip "
                                  "and/or Cx22-Multi-Test.zip (each Cx22-<Subset>/CellNum.mat, cyto/, nuc/, "
-                                 "generator/)")
+                                 "generator/)" + layout.found(raw))
         subsets = {s: self._read_subset(raw, root, s) for s, root in roots.items()}
         sources = self._ccedd_sources(raw, {n for sub in subsets.values() for n in sub["names"]})
         for subset in SUBSETS:
@@ -352,38 +373,50 @@ CCEDD images must not be redistributed."""
 
     # ------------------------------------------------------------------ synthetic raw layout
     def synthesize(self, root: Path, scale: str = "small", seed: int = 0) -> None:
-        src_size, canvas = ((2048, 1536), 512) if scale == "full" else ((256, 192), 512)
+        # sources smaller than the canvas (the real CCEDD images are 2048 x 1536): drawn cells scale with the
+        # image, and a crop of 12 of them must fit the 512-px canvas unscaled, as the masks are not scaled
+        src_size, canvas = ((500, 375), 512) if scale == "full" else ((256, 192), 512)
         work = root / ".cytohub-staging"
         ccedd: dict[str, bytes] = {}
         first_source = 0
+        # full scale: a pool of 16 drawn sources per subset and crop parity, reused with their ROIs and masks
+        # (held by reference, so memory stays at the pool's size)
+        pool = synth.ImagePool(scale, size=16)
+
+        def crop(first: int, j: int, parity: int, per_img: int) -> tuple[bytes, tuple, tuple, tuple]:
+            """(CCEDD PNG, ROI x/y, ROI w/h, (cytoplasm masks, nucleus masks)) of crop `parity` of source j."""
+            rng = synth.rng_for("cx22-ccedd", seed, f"{first + j:05d}")
+            img, cells = synth.cell_field(rng, src_size, n_cells=max(per_img, 3) + 1, nucleus_scale=0.35,
+                                          margin=0.1)
+            pick = cells[parity:parity + per_img] if len(cells) >= per_img + 1 else cells[:per_img]
+            bx = [c.bbox() for c in pick]
+            x0 = max(0, int(min(b[0] for b in bx)) - 3)
+            y0 = max(0, int(min(b[1] for b in bx)) - 3)
+            x1 = min(src_size[0], int(max(b[0] + b[2] for b in bx)) + 3)
+            y1 = min(src_size[1], int(max(b[1] + b[3] for b in bx)) + 3)
+            roi = np.zeros((canvas, canvas), bool)
+            roi[:y1 - y0, :x1 - x0] = True
+            cyto = [_raster(c.cytoplasm_polygon(), x0, y0, canvas) & roi for c in pick]
+            nuc = [_raster(c.nucleus_polygon(), x0, y0, canvas) & roi for c in pick]
+            return synth.encode(img, "PNG"), (x0, y0), (x1 - x0, y1 - y0), (cyto, nuc)
+
         for subset, (n_img, per_img) in counts(scale).items():
             folder = work / SUBSETS[subset]
             names, xy, wh, inst = [], [], [], []
             for i in range(n_img):
                 stem = f"{first_source + i // 2:05d}"  # two Cx22 images per CCEDD image, as in Cx22-Pair
-                rng = synth.rng_for("cx22-ccedd", seed, stem)
-                img, cells = synth.cell_field(rng, src_size, n_cells=max(per_img, 3) + 1, nucleus_scale=0.35,
-                                              margin=0.1)
-                ccedd[stem] = synth.encode(img, "PNG")
-                pick = cells[(i % 2):(i % 2) + per_img] if len(cells) >= per_img + 1 else cells[:per_img]
-                bx = [c.bbox() for c in pick]
-                x0 = max(0, int(min(b[0] for b in bx)) - 3)
-                y0 = max(0, int(min(b[1] for b in bx)) - 3)
-                x1 = min(src_size[0], int(max(b[0] + b[2] for b in bx)) + 3)
-                y1 = min(src_size[1], int(max(b[1] + b[3] for b in bx)) + 3)
+                png, roi_xy, roi_wh, masks = pool(
+                    (subset, i % 2), i // 2,
+                    lambda j, first=first_source, p=i % 2, n=per_img: crop(first, j, p, n))
+                ccedd[stem] = png
                 names.append(stem)
-                xy.append((x0, y0))
-                wh.append((x1 - x0, y1 - y0))
-                roi = np.zeros((canvas, canvas), bool)
-                roi[:y1 - y0, :x1 - x0] = True
-                cyto = [_raster(c.cytoplasm_polygon(), x0, y0, canvas) & roi for c in pick]
-                nuc = [_raster(c.nucleus_polygon(), x0, y0, canvas) & roi for c in pick]
-                inst.append((cyto, nuc))
+                xy.append(roi_xy)
+                wh.append(roi_wh)
+                inst.append(masks)
             first_source += (n_img + 1) // 2
             self._write_subset(folder, names, xy, wh, inst)
             files = sorted(p for p in folder.rglob("*") if p.is_file())
-            synth.write_zip(root / f"{SUBSETS[subset]}.zip",
-                            [(p.relative_to(work).as_posix(), p.read_bytes()) for p in files])
+            synth.write_zip(root / f"{SUBSETS[subset]}.zip", [(p.relative_to(work).as_posix(), p) for p in files])
         synth.write_zip(root / "CCEDD" / "png.zip", [(f"png/{k}.png", v) for k, v in sorted(ccedd.items())])
         for p in sorted(work.rglob("*"), reverse=True):
             p.unlink() if p.is_file() else p.rmdir()

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from cytohub import synth
+from cytohub import layout, synth
 from cytohub.builder import Builder, Label, Published, Source
 from cytohub.errors import RawFileError, RawLayoutError
 from cytohub.formats import csvfile, geometry
@@ -40,6 +40,11 @@ def _split_of(f: RawFile) -> str:
     if "stage2" in low:
         return "stage2"
     return "test" if "stage1_test" in low else "train"
+
+
+def full_scale_rows() -> dict[str, int]:
+    """Rows per split of a full-scale synthetic build: the commonly quoted 670 train / 65 stage-1 test."""
+    return image_counts("full")
 
 
 def image_counts(scale: str) -> dict[str, int]:
@@ -104,6 +109,18 @@ Stage-2 files are listed in the build report but not built (no public masks)."""
         source="the Kaggle data page of the 2018 Data Science Bowl (image counts are only quoted by third "
                "parties, so they are not compared)")
     layout = "unverified"
+    expected_layout = """
+    stage1_train.zip           -> <ImageId>/images/<ImageId>.png, <ImageId>/masks/<MaskId>.png
+    stage1_train_labels.csv.zip
+    stage1_test.zip            -> <ImageId>/images/<ImageId>.png
+    stage1_solution.csv.zip
+"""
+    conversions = (
+        "`mask` is composed by cytohub, because a row holds one mask: the per-nucleus binary PNGs (or, for "
+        "stage-1 test images, the run lengths of stage1_solution.csv) are combined into one 16-bit PNG instance "
+        "label map, value k = the k-th object, the later nucleus winning where two overlap. Images are passed "
+        "through as published.",
+    )
     assumptions = (
         "Run lengths are 'start length' pairs with 1-based starts over pixels numbered top to bottom, then left "
         "to right (column-major), as in the Kaggle rules; they are decoded into pixel masks before any geometry.",
@@ -115,7 +132,11 @@ Stage-2 files are listed in the build report but not built (no public masks)."""
         "`mask` is composed by cytohub (the source has one PNG per nucleus): a 16-bit label map where value k is "
         "the k-th object; where nuclei overlap, the later one wins (pixel count in extra.overlap_pixels).",
         "Polygons trace the outer boundary of the largest connected part of each mask; bboxes cover all its "
-        "pixels. Images are passed through as published (RGBA PNGs).",
+        "pixels. Images are passed through as published: the stage-1 PNGs are a mix of RGBA and RGB (as seen in "
+        "the real files), and each keeps its own mode.",
+        "A download with only some of the four files builds what is present (e.g. stage1_test.zip and the "
+        "solution CSV alone give test rows only); the build report (`absent_parts`) and the card list the "
+        "missing files and what the build lacks because of them.",
         "Image counts (about 670 train / 65 stage-1 test) are quoted by third parties; licence CC0 as stated "
         "for BBBC038 by third parties; pixel size not published.",
     )
@@ -144,11 +165,21 @@ Stage-2 files are listed in the build report but not built (no public masks)."""
                 masks["/".join(parts[:-3]), image_id].append(f)
         if not images:
             raise RawLayoutError(f"{raw.root}: no 2018 Data Science Bowl images found; expected stage1_train.zip "
-                                 "with <ImageId>/images/<ImageId>.png and <ImageId>/masks/*.png")
+                                 "with <ImageId>/images/<ImageId>.png and <ImageId>/masks/*.png" + layout.found(raw))
         for f in raw.files(pattern=r"(^|/)stage[12]_sample_submission[^/]*\.csv$"):
             raw.skip(f, "sample submission: no annotations")
         labels = self._csv(raw, LABELS_CSV, ("ImageId", "EncodedPixels"))
         solution = self._csv(raw, SOLUTION_CSV, ("ImageId", "EncodedPixels", "Height", "Width"))
+        splits_present = {split for split, _ in images}
+        if "train" not in splits_present:
+            raw.note_absent("stage1_train.zip", "no train rows (training images and their per-nucleus masks)")
+        elif labels is None:
+            raw.note_absent(f"{LABELS_CSV}.zip", "the training masks are not cross-checked against its run lengths")
+        if "test" not in splits_present:
+            raw.note_absent("stage1_test.zip", "no test rows (stage-1 test images)")
+        elif solution is None and any(split == "test" and ("/".join(f.parts[:-3]), image_id) not in masks
+                                      for (split, image_id), f in images.items()):
+            raw.note_absent(f"{SOLUTION_CSV}.zip", "stage-1 test rows have no objects and no mask")
         owner = {("/".join(f.parts[:-3]), image_id): (split, image_id) for (split, image_id), f in images.items()}
         for key, files in masks.items():
             if key not in owner:
@@ -243,7 +274,8 @@ Stage-2 files are listed in the build report but not built (no public masks)."""
                 size = (256, 256) if scale == "full" else (int(rng.integers(56, 80)), int(rng.integers(48, 64)))
                 img, cells = synth.cell_field(rng, size, n_cells=int(rng.integers(2, 5)), nucleus_scale=0.5,
                                               margin=0.05)
-                entry = (f"{image_id}/images/{image_id}.png", synth.encode(img.convert("RGBA"), "PNG"))
+                mode = "RGBA" if i % 3 else "RGB"  # the real stage-1 PNGs mix RGBA and RGB
+                entry = (f"{image_id}/images/{image_id}.png", synth.encode(img.convert(mode), "PNG"))
                 nuclei = [np.asarray(synth.label_mask(size, [(c.nucleus_polygon(), 255)])) for c in cells]
                 if split == "train":
                     train.append(entry)

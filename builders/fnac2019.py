@@ -86,6 +86,11 @@ TCT-InfoNCE scripts (split_data/, FNAC-CROP/) are skipped. The license is not st
     published = Published(rows=212, per_class={"benign": 99, "malignant": 113}, unit="images",
                           source="labels/label.csv of the TCT-InfoNCE repository (99 B + 113 M)")
     layout = "unverified"
+    expected_layout = """
+    FNAC-2019.zip (or its folder) / FNAC-2019/base_data/
+      B/<n>.<ext>     benign
+      M/<n>.<ext>     malignant
+"""
     assumptions = (
         "The folder layout FNAC-2019/base_data/{B,M}/ is taken from the TCT-InfoNCE preprocessing scripts "
         "(verified in their code), not from documentation of the download itself; the class is read from the "
@@ -112,10 +117,12 @@ TCT-InfoNCE scripts (split_data/, FNAC-CROP/) are skipped. The license is not st
 
     def synthesize(self, root: Path, scale: str = "small", seed: int = 0) -> None:
         size = (1024, 768) if scale == "full" else (128, 96)
+        pool = synth.ImagePool(scale)  # full scale: 32 drawn images per class, reused
         entries = []
         for ci, cls in enumerate(CLASSES):
             for n in range(1, image_counts(scale)[cls] + 1):
                 entries.append((f"FNAC-2019/base_data/{FOLDERS[cls]}/{n}.jpg",
-                                cytology_picture(self.name, seed, ci, n, size, "JPEG", malignant=float(ci))))
+                                pool(ci, n, lambda k, ci=ci: cytology_picture(self.name, seed, ci, k, size, "JPEG",
+                                                                  malignant=float(ci)))))
         synth.write_zip(root / ARCHIVE, entries)
         synth.write_marker(root, self.name, scale, seed)

@@ -10,7 +10,7 @@ import re
 from collections.abc import Iterator
 from pathlib import Path
 
-from cytohub import synth
+from cytohub import layout, synth
 from cytohub.builder import Builder, Label, Published, Source
 from cytohub.errors import RawLayoutError
 from cytohub.raw import RawFile, RawTree
@@ -71,6 +71,10 @@ not republish it."""
     published = Published(files=("smear2005.zip",), rows=917, unit="cells",
                           source="the MDE-Lab download page (917 cells; per-class counts are only quoted)")
     layout = "verified"
+    expected_layout = """
+    smear2005.zip / smear2005/New database pictures/
+      <class>/<stem>.BMP, <stem>-d.bmp      class: normal_superficiel, ..., carcinoma_in_situ (7)
+"""
     assumptions = (
         "Per-class counts are the commonly cited ones (74/70/98/182/146/197/150), not checked against the archive; "
         "they are only used for full-scale synthetic data.",
@@ -97,8 +101,10 @@ not republish it."""
             cls = class_of(f.parts[-2])
             if cls is None:
                 if len(f.parts) >= 3 and f.parts[-3].lower() == PICTURES.lower():
+                    under = "/".join(f.parts[:-2])
                     raise RawLayoutError(f"{f.parent}: unknown class folder {f.parts[-2]!r} in {PICTURES!r}; "
-                                         f"expected one of {', '.join(c for c, *_ in CLASSES)}")
+                                         + layout.mismatch(f"class folders {', '.join(c for c, *_ in CLASSES)}",
+                                                           layout.listing(raw, under), under=under))
                 continue
             stem = f.stem
             target = masks if stem.lower().endswith("-d") else cells
@@ -108,7 +114,7 @@ not republish it."""
             target[key] = f
         if not cells:
             raise RawLayoutError(f"{raw.root}: no Herlev cells found; expected smear2005/{PICTURES}/<class>/*.BMP "
-                                 f"for the classes {', '.join(c for c, *_ in CLASSES)}")
+                                 f"for the classes {', '.join(c for c, *_ in CLASSES)}" + layout.found(raw))
         for key, f in masks.items():
             if key not in cells:
                 raw.skip(f, "mask without its cell image")

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from pathlib import Path
 
-from cytohub import synth
+from cytohub import layout, synth
 from cytohub.builder import Builder, Label, Published, Source
 from cytohub.errors import RawFileError, RawLayoutError
 from cytohub.formats import csvfile
@@ -128,6 +128,11 @@ def read_glossary(f: RawFile) -> dict[str, tuple[str, str]]:
     return out
 
 
+
+def full_scale_rows() -> dict[str, int]:
+    """Rows per split of a full-scale synthetic build: the published per-class counts of each split."""
+    return {SPLITS[split]: sum(c[4][k] for c in CLASSES) for k, split in enumerate(SPLITS)}
+
 class HiCervix(Builder):
     name = "hicervix"
     pretty_name = "HiCervix: Hierarchical Cervical Cytology Classification"
@@ -183,6 +188,12 @@ Use is restricted to non-commercial academic purposes."""
         per_class={c[1]: sum(c[4]) for c in CLASSES}, files=("train.csv", "val.csv", "test.csv"),
         unit="cell images", source="the three label CSVs of Zenodo record 11087263")
     layout = "verified"
+    expected_layout = """
+    <root>/
+      train.csv, val.csv, test.csv          image_name,class_name,class_id,level_1,level_2,level_3
+      train/<uuid>.jpg, val/<uuid>.jpg, test/<uuid>.jpg
+      hierarchy_names.csv                   optional
+"""
     assumptions = (
         "The Zenodo archive names are not documented: the builder finds train.csv, val.csv, test.csv and the "
         "train/, val/, test/ image folders anywhere in the raw tree (packed or extracted).",
@@ -210,7 +221,7 @@ Use is restricted to non-commercial academic purposes."""
         missing = [f"{s}.csv" for s in SPLITS if s not in csvs]
         if missing:
             raise RawLayoutError(f"{raw.root}: no {', '.join(missing)} found; HiCervix needs train.csv, val.csv and "
-                                 "test.csv next to the train/, val/ and test/ image folders")
+                                 "test.csv next to the train/, val/ and test/ image folders" + layout.found(raw))
         glossary: dict[str, tuple[str, str]] = {}
         hits = raw.named("hierarchy_names.csv")
         if len(hits) > 1:
@@ -266,17 +277,24 @@ Use is restricted to non-commercial academic purposes."""
     # ------------------------------------------------------------------ synthetic raw layout
     def synthesize(self, root: Path, scale: str = "small", seed: int = 0) -> None:
         root.mkdir(parents=True, exist_ok=True)
+        pool = synth.ImagePool(scale)  # full scale: 32 drawn cells per class and split, reused
+
+        def draw(split: str, cid: int, i: int) -> bytes:
+            rng = synth.rng_for("hicervix", seed, split, cid, i)
+            _uuid_like(rng)  # the name's draws come first, as in the file names
+            side = int(rng.integers(96, 320)) if scale == "full" else int(rng.integers(40, 72))
+            img, _ = synth.cell_field(rng, (side, int(side * rng.uniform(0.8, 1.2))), n_cells=1,
+                                      nucleus_scale=0.2 + 0.02 * (cid % 10), tint=cid, margin=0.1)
+            return synth.encode(img, "JPEG", quality=85)
+
         for k, split in enumerate(SPLITS):
             lines = [",".join(HEADER)]
             for cid, name, path, _, counts in CLASSES:
                 n = counts[k] if scale == "full" else (2 if split == "train" else 1)
                 for i in range(n):
-                    rng = synth.rng_for("hicervix", seed, split, cid, i)
-                    uid = _uuid_like(rng)
-                    side = int(rng.integers(96, 320)) if scale == "full" else int(rng.integers(40, 72))
-                    img, _ = synth.cell_field(rng, (side, int(side * rng.uniform(0.8, 1.2))), n_cells=1,
-                                              nucleus_scale=0.2 + 0.02 * (cid % 10), tint=cid, margin=0.1)
-                    synth.write_bytes(root / split / f"{uid}.jpg", synth.encode(img, "JPEG", quality=85))
+                    uid = _uuid_like(synth.rng_for("hicervix", seed, split, cid, i))
+                    data = pool((split, cid), i, lambda j, split=split, cid=cid: draw(split, cid, j))
+                    synth.write_bytes(root / split / f"{uid}.jpg", data)
                     lines.append(",".join([f"{uid}.jpg", name, str(cid), *[*path, "", "", ""][:3]]))
             (root / f"{split}.csv").write_bytes(("\n".join(lines) + "\n").encode("utf-8"))  # no BOM, LF
         glossary = [",".join(GLOSSARY_HEADER)] + [

@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from cytohub import synth
+from cytohub import layout, synth
 from cytohub.builder import Builder, Label, Published, Source
 from cytohub.errors import RawLayoutError
 from cytohub.formats import masks, matlab, rle
@@ -122,6 +122,18 @@ pass it with --raw (or put it at $CYTOHUB_HOME/raw/isbi2014). Extracted folders 
         rows_per_split={"train": 45, "test": 900}, unit="images",
         source="the challenge page and Lu et al. (945 images: 45 training, 900 test)")
     layout = "verified"
+    expected_layout = """
+    Dataset.zip -> Dataset/Synthetic/trainset.mat, trainset_GT.mat, testset.mat, testset_GT.mat
+                   Dataset/EDF/ (skipped)
+    Train45Test90.zip -> isbi_train.mat, isbi_train_GT.mat, isbi_test90.mat, isbi_test90_GT.mat  (optional)
+"""
+    conversions = (
+        "The images and nuclei masks are MATLAB arrays in .mat files, not image files, and a row holds encoded "
+        "images: each image is encoded as a lossless 8-bit grayscale PNG (uint8 values kept, logical arrays "
+        "become 0/255, floating-point values in 0..1 are scaled to 0..255 and rounded) and each nuclei mask as "
+        "a 1-bit PNG. The cytoplasm masks are not images in the rows: they are kept exactly as run lengths in "
+        "extra.cytoplasm_rle.",
+    )
     assumptions = (
         "When both downloads are given, Dataset/Synthetic is read (it holds all 945 images) and the "
         "Train45Test90 files are recorded as skipped: isbi_train.mat is taken to hold the same 45 images as "
@@ -171,7 +183,8 @@ pass it with --raw (or put it at $CYTOHUB_HOME/raw/isbi2014). Extracted folders 
                 plan.append((split, *found))
         if not plan:
             raise RawLayoutError(f"{raw.root}: no ISBI 2014 .mat files found; expected Dataset/Synthetic/"
-                                 "trainset.mat, testset.mat (+ _GT.mat) or isbi_train.mat, isbi_test90.mat (+ _GT.mat)")
+                                 "trainset.mat, testset.mat (+ _GT.mat) or isbi_train.mat, isbi_test90.mat (+ _GT.mat)"
+                                 + layout.found(raw))
         for split, img_file, var, gt_file, prefix in plan:
             yield from self._rows(split, img_file, var, gt_file, prefix)
 

@@ -14,7 +14,7 @@ import re
 from collections.abc import Iterator
 from pathlib import Path
 
-from cytohub import synth
+from cytohub import layout, synth
 from cytohub.builder import Builder, Label, Published, Source
 from cytohub.errors import RawLayoutError
 from cytohub.formats.naming import folder_name, letters_key, natural_key
@@ -93,6 +93,13 @@ $CYTOHUB_HOME/raw/mendeley-lbc). The four class folders are found wherever they 
         note="The Data in Brief paper is quoted as 963 images, a listing of the download counts 962; the "
              "per-class counts differ between sources and are not compared.")
     layout = "unverified"
+    expected_layout = """
+    zddtpgzv63-4.zip / zddtpgzv63-4/
+      High squamous intra-epithelial lesion/<image>.jpg
+      Low squamous intra-epithelial lesion/<image>.jpg
+      Negative for Intraepithelial malignancy/<image>.jpg
+      Squamous cell carcinoma/<image>.jpg
+"""
     assumptions = (
         "The four class-folder names and the file-name style are confirmed by several public loaders; what lies "
         "between the zip's root folder zddtpgzv63-4/ and the class folders (nothing, a folder or a zip) is not "
@@ -112,15 +119,17 @@ $CYTOHUB_HOME/raw/mendeley-lbc). The four class folders are found wherever they 
         for f in raw.files(suffix=IMAGE_SUFFIXES):
             label = class_of(f.parts[-2]) if len(f.parts) > 1 else None
             if label is None:
-                raise RawLayoutError(f"{f.path}: image not inside a class folder; expected one of "
-                                     + ", ".join(repr(folder) for _, folder, _, _ in CLASSES))
+                under = "/".join(f.parts[:-2])
+                raise RawLayoutError(f"{f.path}: image not inside a class folder; " + layout.mismatch(
+                    "class folders " + ", ".join(repr(folder) for _, folder, _, _ in CLASSES),
+                    layout.listing(raw, under), under=under))
             key = (label, f.stem)
             if key in found:
                 raise RawLayoutError(f"{f.name} appears twice in {label}: {found[key].path} and {f.path}")
             found[key] = f
         if not found:
             raise RawLayoutError(f"{raw.root}: no Mendeley LBC images found; expected the class folders "
-                                 + ", ".join(repr(folder) for _, folder, _, _ in CLASSES))
+                                 + ", ".join(repr(folder) for _, folder, _, _ in CLASSES) + layout.found(raw))
         order = [label for label, *_ in CLASSES]
         for key in sorted(found, key=lambda k: (order.index(k[0]), natural_key(k[1]), k[1])):
             label, stem = key
@@ -137,15 +146,21 @@ $CYTOHUB_HOME/raw/mendeley-lbc). The four class folders are found wherever they 
     def synthesize(self, root: Path, scale: str = "small", seed: int = 0) -> None:
         size = (2048, 1536) if scale == "full" else (256, 192)
         entries: list[tuple[str, bytes]] = []
+        pool = synth.ImagePool(scale, size=8)  # full scale: 8 drawn 2048 x 1536 fields per class, reused
+
+        def draw(ci: int, label: str, i: int) -> bytes:
+            rng = synth.rng_for("mendeley-lbc", seed, label, i)
+            img, _ = synth.cell_field(rng, size, n_cells=int(rng.integers(3, 7)), nucleus_scale=0.15 + 0.08 * ci,
+                                      tint=ci)
+            return synth.encode(img, "JPEG", quality=88)
+
         for ci, (label, folder, prefix, count) in enumerate(CLASSES):
             n = count if scale == "full" else 6
             for i in range(n):
-                rng = synth.rng_for("mendeley-lbc", seed, label, i)
                 case, fld = i // 2 + 1, i % 2 + 1 + 3 * (i // 2)  # two fields per case
                 stem = f"{prefix}_{case}_ ({fld})" if label == "NILM" else f"{prefix}_{case} ({fld})"
-                img, _ = synth.cell_field(rng, size, n_cells=int(rng.integers(3, 7)), nucleus_scale=0.15 + 0.08 * ci,
-                                          tint=ci)
-                entries.append((f"{DOI_ID}/{folder}/{stem}.jpg", synth.encode(img, "JPEG", quality=88)))
+                data = pool(label, i, lambda j, ci=ci, label=label: draw(ci, label, j))
+                entries.append((f"{DOI_ID}/{folder}/{stem}.jpg", data))
         entries.sort(key=lambda e: e[0])
         synth.write_zip(root / f"{DOI_ID}.zip", entries, compress=False)
         synth.write_marker(root, self.name, scale, seed)

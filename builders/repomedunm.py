@@ -11,7 +11,7 @@ import re
 from collections.abc import Iterator
 from pathlib import Path
 
-from cytohub import synth
+from cytohub import layout, synth
 from cytohub.builder import Builder, Label, Source
 from cytohub.errors import RawLayoutError
 from cytohub.formats.naming import letters_key
@@ -77,6 +77,11 @@ tolerant), optionally below a ThinPrep / Non-ThinPrep (TP / nTP) folder, holding
     mpp = None
     num_images = 7437  # reported by a third party; another source reports 6,168 ThinPrep + 434 koilocyte images
     layout = "unverified"
+    expected_layout = """
+    <root>/
+      [ThinPrep | non-ThinPrep folder/]
+        Normal/, L-Sil/, H-Sil/, Koilocyt/      <image>.jpg   (class folders, tolerant spelling)
+"""
     assumptions = (
         "Folder names and nesting are not published: images are assumed to sit in one folder per class, named like "
         "the paper's classes (Normal, L-Sil, H-Sil, Koilocyt; case, punctuation and plural ignored).",
@@ -99,8 +104,10 @@ tolerant), optionally below a ThinPrep / Non-ThinPrep (TP / nTP) folder, holding
             folders = f.parts[:-1]
             cls_pos = [i for i, p in enumerate(folders) if class_of(p)]
             if not cls_pos:
-                raise RawLayoutError(f"{f.path}: not inside a class folder; expected one of Normal/, L-Sil/, H-Sil/, "
-                                     "Koilocyt/ (optionally below ThinPrep/ or Non-ThinPrep/)")
+                under = "/".join(f.parts[:-2])
+                raise RawLayoutError(f"{f.path}: not inside a class folder; " + layout.mismatch(
+                    "class folders Normal/, L-Sil/, H-Sil/, Koilocyt/ (optionally below ThinPrep/ or Non-ThinPrep/)",
+                    layout.listing(raw, under), under=under))
             i = cls_pos[-1]
             if i != len(folders) - 1:
                 raise RawLayoutError(f"{f.path}: expected the image directly inside the class folder "
@@ -111,7 +118,7 @@ tolerant), optionally below a ThinPrep / Non-ThinPrep (TP / nTP) folder, holding
             found.append((f, class_of(folders[i]), preps[0] if preps else None))
         if not found:
             raise RawLayoutError(f"{raw.root}: no RepoMedUNM images found; expected class folders Normal/, L-Sil/, "
-                                 "H-Sil/ and Koilocyt/ of JPG images")
+                                 "H-Sil/ and Koilocyt/ of JPG images" + layout.found(raw))
         ids: dict[str, str] = {}
         for f, cls, prep in found:
             parts = [p for p in (prep, cls) if p]
@@ -130,13 +137,18 @@ tolerant), optionally below a ThinPrep / Non-ThinPrep (TP / nTP) folder, holding
     def synthesize(self, root: Path, scale: str = "small", seed: int = 0) -> None:
         size = (256, 192) if scale == "small" else (1280, 960)
         nuc = {"Normal": 0.18, "L-Sil": 0.3, "H-Sil": 0.45, "Koilocyt": 0.28}
+        pool = synth.ImagePool(scale, size=16)  # full scale: 16 drawn fields per folder, reused
+
+        def draw(prep: str, cls: str, k: int) -> bytes:
+            rng = synth.rng_for("repomedunm", seed, prep, cls, k)
+            img, _ = synth.cell_field(rng, size, n_cells=int(rng.integers(3, 7)), nucleus_scale=nuc[cls],
+                                      tint=len(cls))
+            return synth.encode(img, "JPEG", quality=90)
+
         for prep, classes in SYNTH_LAYOUT.items():
             for cls in classes:
                 n = 3 if scale == "small" else FULL_COUNTS[(prep, cls)]
                 for k in range(1, n + 1):
-                    rng = synth.rng_for("repomedunm", seed, prep, cls, k)
-                    img, _ = synth.cell_field(rng, size, n_cells=int(rng.integers(3, 7)), nucleus_scale=nuc[cls],
-                                              tint=len(cls))
                     synth.write_bytes(root / "RepoMedUNM" / prep / cls / f"{k:04d}.jpg",
-                                      synth.encode(img, "JPEG", quality=90))
+                                      pool((prep, cls), k, lambda i, prep=prep, cls=cls: draw(prep, cls, i)))
         synth.write_marker(root, self.name, scale, seed)

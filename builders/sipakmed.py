@@ -12,7 +12,7 @@ import re
 from collections.abc import Iterator
 from pathlib import Path
 
-from cytohub import synth
+from cytohub import layout, synth
 from cytohub.builder import Builder, Label, Published, Source
 from cytohub.errors import RawLayoutError
 from cytohub.formats import geometry
@@ -109,6 +109,11 @@ folders im_<Class>/im_<Class>/...) works as downloaded."""
         per_class={c[0]: c[3] for c in CLASSES}, unit="cells",
         source="the SIPaKMeD homepage (4,049 cells) and the per-class file counts of its folders")
     layout = "verified"
+    expected_layout = """
+    im_<Class>.zip (or folders; the Kaggle mirror nests them twice)    Class: Dyskeratotic, ... (5)
+      im_<Class>/NNN.bmp, NNN_cytMM.dat, NNN_nucMM.dat                    cluster images
+      im_<Class>/CROPPED/NNN_MM.bmp, NNN_MM_cyt.dat, NNN_MM_nuc.dat        one row per cell
+"""
     assumptions = (
         "The official archive names and format are not documented (im_<Class>.zip assumed); the builder finds "
         "the class folders anywhere and accepts single (im_X/...) and double (im_X/im_X/...) nesting, 'im_' "
@@ -158,7 +163,7 @@ folders im_<Class>/im_<Class>/...) works as downloaded."""
                     raw.skip(f, "outline in cluster-image coordinates (the crop's own outline is used)")
         if not crops:
             raise RawLayoutError(f"{raw.root}: no SIPaKMeD cells found; expected im_<Class>/CROPPED/NNN_MM.bmp for "
-                                 f"the classes {', '.join(n for n, *_ in CLASSES)}")
+                                 f"the classes {', '.join(n for n, *_ in CLASSES)}" + layout.found(raw))
         for key, slot in outlines.items():
             if key not in crops:
                 for f in slot.values():
@@ -187,32 +192,43 @@ folders im_<Class>/im_<Class>/...) works as downloaded."""
 
     # ------------------------------------------------------------------ synthetic raw layout
     def synthesize(self, root: Path, scale: str = "small", seed: int = 0) -> None:
+        # full scale: the published 966 cluster images and 4,049 cells, drawn at 512 x 384 (the real cluster
+        # images are 2048 x 1536 BMPs: 9 GB) and reused from a pool of 16 drawn clusters per class and cell count
+        pool = synth.ImagePool(scale, size=16)
+
+        def cluster(ci: int, cls: str, n: int, i: int, size: tuple[int, int]) -> tuple[list, list]:
+            """(files of the cluster image, files of its cropped cells) as (name suffix, bytes) pairs."""
+            rng = synth.rng_for("sipakmed", seed, cls, i)
+            field, cells = synth.cell_field(rng, size, n_cells=n, nucleus_scale=0.18 + 0.05 * ci, tint=ci,
+                                            margin=0.05)
+            whole = [(".bmp", synth.encode(field, "BMP"))]
+            for j, cell in enumerate(cells, start=1):
+                whole.append((f"_cyt{j:02d}.dat", _dat(cell.cytoplasm_polygon())))
+                whole.append((f"_nuc{j:02d}.dat", _dat(cell.nucleus_polygon())))
+            crops = []
+            for j, cell in enumerate(cells, start=1):
+                x, y, w, h = cell.bbox()
+                x0, y0 = max(0, int(x) - 2), max(0, int(y) - 2)
+                x1, y1 = min(size[0], int(x + w) + 3), min(size[1], int(y + h) + 3)
+                crops.append((f"_{j:02d}.bmp", synth.encode(field.crop((x0, y0, x1, y1)), "BMP")))
+                for kind, poly in (("cyt", cell.cytoplasm_polygon()), ("nuc", cell.nucleus_polygon())):
+                    shifted = [v - (x0 if k % 2 == 0 else y0) for k, v in enumerate(poly)]
+                    crops.append((f"_{j:02d}_{kind}.dat", _dat(shifted)))
+            return whole, crops
+
         for ci, (cls, _, _, n_cells, n_images) in enumerate(CLASSES):
             folder = f"im_{cls}"
             if scale == "full":
                 per_image = [n_cells // n_images + (i < n_cells % n_images) for i in range(n_images)]
-                size = (2048, 1536)
+                size = (512, 384)
             else:
                 per_image, size = [2, 2, 2], (200, 160)
             entries: list[tuple[str, bytes]] = []
             for i, n in enumerate(per_image, start=1):
-                rng = synth.rng_for("sipakmed", seed, cls, i)
-                field, cells = synth.cell_field(rng, size, n_cells=n, nucleus_scale=0.18 + 0.05 * ci, tint=ci,
-                                                margin=0.05)
-                entries.append((f"{folder}/{i:03d}.bmp", synth.encode(field, "BMP")))
-                for j, cell in enumerate(cells, start=1):
-                    entries.append((f"{folder}/{i:03d}_cyt{j:02d}.dat", _dat(cell.cytoplasm_polygon())))
-                    entries.append((f"{folder}/{i:03d}_nuc{j:02d}.dat", _dat(cell.nucleus_polygon())))
-                for j, cell in enumerate(cells, start=1):
-                    x, y, w, h = cell.bbox()
-                    x0, y0 = max(0, int(x) - 2), max(0, int(y) - 2)
-                    x1, y1 = min(size[0], int(x + w) + 3), min(size[1], int(y + h) + 3)
-                    crop = field.crop((x0, y0, x1, y1))
-                    stem = f"CROPPED/{i:03d}_{j:02d}"
-                    entries.append((f"{folder}/{stem}.bmp", synth.encode(crop, "BMP")))
-                    for kind, poly in (("cyt", cell.cytoplasm_polygon()), ("nuc", cell.nucleus_polygon())):
-                        shifted = [v - (x0 if k % 2 == 0 else y0) for k, v in enumerate(poly)]
-                        entries.append((f"{folder}/{stem}_{kind}.dat", _dat(shifted)))
+                whole, crops = pool((cls, n), i, lambda k, ci=ci, cls=cls, n=n, size=size: cluster(ci, cls, n, k,
+                                                                                                    size))
+                entries += [(f"{folder}/{i:03d}{suffix}", data) for suffix, data in whole]
+                entries += [(f"{folder}/CROPPED/{i:03d}{suffix}", data) for suffix, data in crops]
             entries.sort(key=lambda e: e[0])
             synth.write_zip(root / f"{folder}.zip", entries)
         synth.write_marker(root, self.name, scale, seed)

@@ -30,6 +30,11 @@ ALIASES = {g: (g, f"grade_{g[-1]}", f"nelson {g[-1]}", f"nelson grade {g[-1]}", 
 ARCHIVE = "TF_Cytology.zip"
 
 
+def full_scale_rows() -> int:
+    """Rows of a full-scale synthetic build: 50 images per grade (a placeholder: nothing is published)."""
+    return image_counts("full") * len(GRADES)
+
+
 def image_counts(scale: str) -> int:
     """Images per grade in synthetic data. Nothing is published: full = 50 (placeholder), small = 2."""
     return 50 if scale == "full" else 2
@@ -75,6 +80,10 @@ be corrected. Check the license on the Zenodo page before reuse."""
     mpp = None
     num_images = None
     layout = "unverified"
+    expected_layout = """
+    TF_Cytology.zip (or its folder; guessed)/
+      Grade 0/<image>  Grade 1/<image>  Grade 2/<image>  Grade 3/<image>
+"""
     assumptions = (
         "Nothing about the record's content is documented in the sources available to cytohub: no description, "
         "file list, counts, classes or license.",
@@ -96,10 +105,11 @@ be corrected. Check the license on the Zenodo page before reuse."""
 
     def synthesize(self, root: Path, scale: str = "small", seed: int = 0) -> None:
         size = (1024, 768) if scale == "full" else (96, 96)
+        pool = synth.ImagePool(scale)  # full scale: 32 drawn images per grade, reused
         entries = []
         for gi, grade in enumerate(GRADES):
             for n in range(1, image_counts(scale) + 1):
-                data = cytology_picture(self.name, seed, gi, n, size, "PNG", malignant=gi / 6)
-                entries.append((f"{grade}/{n:03d}.png", data))
+                entries.append((f"{grade}/{n:03d}.png", pool(gi, n, lambda k, gi=gi: cytology_picture(
+                    self.name, seed, gi, k, size, "PNG", malignant=gi / 6))))
         synth.write_zip(root / ARCHIVE, entries)
         synth.write_marker(root, self.name, scale, seed)

@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from pathlib import Path
 
-from cytohub import synth
+from cytohub import layout, synth
 from cytohub.builder import Builder, Label, Published, Source
 from cytohub.errors import RawLayoutError
 from cytohub.raw import RawTree
@@ -35,6 +35,11 @@ COUNTS = {
     "test": {"abnormal": 3340, "blood": 1338, "normal": 1246, "out_of_focus": 3662, "reactive": 460},
 }
 WRAPPER = "dr7ydy9xbk-2"  # Mendeley's download wraps a dataset in <id>-<version>/
+
+
+def full_scale_rows() -> dict[str, int]:
+    """Rows per split of a full-scale synthetic build: the crop counts of the published folder listing."""
+    return {SPLIT_FOLDERS[folder]: sum(per_class.values()) for folder, per_class in COUNTS.items()}
 
 
 def crop_counts(scale: str) -> dict[str, dict[str, int]]:
@@ -85,6 +90,11 @@ nuclei_images/{train,val,test}/<class>/ anywhere inside, including nested zips."
         per_class={name: sum(COUNTS[s][name] for s in COUNTS) for name in CLASSES}, unit="nucleus crops",
         source="file counts of the five classes in a third-party notebook run on the download")
     layout = "unverified"
+    expected_layout = """
+    dr7ydy9xbk-2.zip / dr7ydy9xbk-2/nuclei_images/
+      train/<class>/<crop>.png, val/<class>/..., test/<class>/...
+        class: abnormal, blood, normal, out_of_focus, reactive
+"""
     assumptions = (
         "Only the nuclei-crop part is built: nuclei_images/{train,val,test}/<class>/<crop> as listed by a "
         "third-party notebook; the download archive's name and wrapping folder are assumed.",
@@ -116,7 +126,8 @@ nuclei_images/{train,val,test}/<class>/ anywhere inside, including nested zips."
             found.append((self.splits.index(split), label, f.stem, f.path, f))
         if not found:
             raise RawLayoutError(f"{raw.root}: no UFSC OCPap nucleus crops found; expected nuclei_images/"
-                                 "{train,val,test}/{abnormal,blood,normal,out_of_focus,reactive}/<image>")
+                                 "{train,val,test}/{abnormal,blood,normal,out_of_focus,reactive}/<image>"
+                                 + layout.found(raw))
         ids: dict[str, str] = {}
         for split_idx, label, stem, path, f in sorted(found, key=lambda t: t[:4]):
             split = self.splits[split_idx]
@@ -130,16 +141,22 @@ nuclei_images/{train,val,test}/<class>/ anywhere inside, including nested zips."
     # ------------------------------------------------------------------ synthetic raw layout
     def synthesize(self, root: Path, scale: str = "small", seed: int = 0) -> None:
         entries = []
+        pool = synth.ImagePool(scale)  # full scale: 32 drawn crops per class and split, reused
+
+        def draw(folder: str, k: int, label: str, i: int) -> bytes:
+            rng = synth.rng_for(self.name, seed, folder, label, i)
+            side = int(rng.integers(40, 60))
+            img, _ = synth.cell_field(rng, (side, side + int(rng.integers(-4, 5))), n_cells=1,
+                                      nucleus_scale=0.7 if label == "abnormal" else 0.5, tint=k)
+            if label == "out_of_focus":
+                img = synth.defocus(img, 3)
+            return synth.encode(img, "PNG")
+
         for folder, per_class in crop_counts(scale).items():
             for k, (label, n) in enumerate(per_class.items()):
                 for i in range(n):
-                    rng = synth.rng_for(self.name, seed, folder, label, i)
-                    side = int(rng.integers(40, 60))
-                    img, _ = synth.cell_field(rng, (side, side + int(rng.integers(-4, 5))), n_cells=1,
-                                              nucleus_scale=0.7 if label == "abnormal" else 0.5, tint=k)
-                    if label == "out_of_focus":
-                        img = synth.defocus(img, 3)
-                    entries.append((f"{WRAPPER}/nuclei_images/{folder}/{label}/{i + 1:05d}.png",
-                                    synth.encode(img, "PNG")))
+                    data = pool((folder, label), i,
+                                lambda j, folder=folder, k=k, label=label: draw(folder, k, label, j))
+                    entries.append((f"{WRAPPER}/nuclei_images/{folder}/{label}/{i + 1:05d}.png", data))
         synth.write_zip(root / f"{WRAPPER}.zip", entries)
         synth.write_marker(root, self.name, scale, seed)

@@ -39,6 +39,12 @@ ARCHIVE = "dataverse_files.zip"
 TABLE = "Urine cytology data.tab"
 
 
+def full_scale_rows() -> int:
+    """Rows of a full-scale synthetic build: one image per sample of each diagnosis in the paper, and 40
+    negatives (a placeholder); no image counts are published."""
+    return sum(image_counts("full").values())
+
+
 def image_counts(scale: str) -> dict[str, int]:
     """Images per class in synthetic data. No image counts are published: full = one image per sample with
     that diagnosis in the paper (and 40 negatives, a placeholder); small = 2 per class."""
@@ -107,6 +113,11 @@ the study's tabular data, there is no image to build and the build says so."""
     mpp = None
     num_images = None
     layout = "unverified"
+    expected_layout = """
+    dataverse_files.zip (or its folder)/
+      <diagnosis>/<image>             one folder per diagnosis
+      MANIFEST.TXT, *.tab             skipped
+"""
     assumptions = (
         "The Dataverse record's file list was not readable here. Its citation carries a UNF, i.e. at least one "
         "ingested tabular file (per-sample study variables); that it also holds images is an assumption taken "
@@ -133,13 +144,15 @@ the study's tabular data, there is no image to build and the build says so."""
     def synthesize(self, root: Path, scale: str = "small", seed: int = 0) -> None:
         size = (1024, 768) if scale == "full" else (112, 84)
         counts = image_counts(scale)
+        pool = synth.ImagePool(scale)  # full scale: 32 drawn images per class, reused
         entries = []
         files = []
         for ci, name in enumerate(CLASSES):
             malignant = 1.0 if name == "Urothelial carcinoma" else 0.6 if name.startswith("Low grade") else 0.0
             for n in range(1, counts[name] + 1):
                 path = f"{name}/{n:03d}.jpg"
-                entries.append((path, cytology_picture(self.name, seed, ci, n, size, "JPEG", malignant=malignant)))
+                entries.append((path, pool(ci, n, lambda k, ci=ci, m=malignant: cytology_picture(
+                    self.name, seed, ci, k, size, "JPEG", malignant=m))))
                 files.append(path)
         rows = ["sample_id\tsex\tage\tdiagnosis"]
         for i, name in enumerate(n for n in CLASSES for _ in range(counts[n])):
