@@ -346,9 +346,14 @@ def test_bmcd_synthetic_layout(synth_raw):
     assert len(names) == 32 * 4
     folders = {n.rsplit("/", 1)[0] for n in names}
     assert len(folders) == 64
-    assert "BMCD-FGCD/train/Acidophil in young" in folders and "BMCD-FGCD/test/Matrue plasmocyte" in folders
-    assert "BMCD-FGCD/train/Haemocytoblast/00003.jpg" in names and "BMCD-FGCD/test/Haemocytoblast/00001.jpg" in names
-    assert not any("Megakaryoblast" in n or "Giant" in n for n in names)  # empty classes have no folder
+    # the download's bare-integer folders: 0-18 and 23-35 (29-35 renumbered)
+    assert {f.rsplit("/", 1)[1] for f in folders} == {str(n) for n in (*range(19), *range(23, 36))}
+    assert "BMCD-FGCD/train/0/00003.png" in names and "BMCD-FGCD/test/0/00001.png" in names
+    with zipfile.ZipFile(raw / "BMCD-FGCD.zip") as zf:
+        sizes = {Image.open(io.BytesIO(zf.read(n))).size for n in names}
+        modes = {Image.open(io.BytesIO(zf.read(n))).mode for n in names[:20]}
+    assert modes == {"RGB"} and len(sizes) > 20
+    assert all(170 <= w <= 264 and 170 <= h <= 264 for w, h in sizes)
 
 
 def test_bmcd_full_scale_counts_are_the_published_ones():
@@ -373,15 +378,20 @@ def test_bmcd_rows_and_official_split(built):
     names = b.BMCDFGCD.class_names()
     assert len(names) == 40 and names[7] == "Acidophilus in young" and names[39] == "Unidentified cell"
     by_id = {r["id"]: r for r in rows}
-    r = by_id["train-07-00002.jpg"]
+    r = by_id["train-07-00002.png"]
     assert r["label"] == 7  # label index == published ID
     assert r["label_path"] == ["Granulocytic system", "Acidophilus in young"]
     assert r["harmonized"] == "heme/granulocytic/eosinophilic/myelocyte"
     extra = json.loads(r["extra"]) if isinstance(r["extra"], str) else r["extra"]
-    assert extra == {"class_id": 7, "class_folder": "Acidophil in young"}
-    assert by_id["train-00-00001.jpg"]["label_path"] == ["Haemocytoblast"]
-    assert by_id["train-18-00001.jpg"]["harmonized"] == "heme/erythroid/erythroblast/orthochromatic"
-    assert by_id["train-37-00001.jpg"]["harmonized"] == "heme/macrophage"
+    assert extra == {"class_id": 7, "class_folder": "7"}
+    assert by_id["train-00-00001.png"]["label_path"] == ["Haemocytoblast"]
+    assert by_id["train-18-00001.png"]["harmonized"] == "heme/erythroid/erythroblast/orthochromatic"
+    bis = by_id["train-37-00001.png"]  # the download's folder 32
+    assert bis["harmonized"] == "heme/macrophage" and names[bis["label"]] == "Bistiocyte"
+    assert json.loads(bis["extra"])["class_folder"] == "32"
+    assert names[by_id["train-34-00001.png"]["label"]] == "Plasmablast"  # folder 29
+    assert names[by_id["train-31-00001.png"]["label"]] == "Granulocyte megakaryocyte"  # folder 34
+    assert names[by_id["train-33-00001.png"]["label"]] == "Naked megakaryocyte"  # folder 35
     assert {r["label"] for r in rows} == {c[0] for c in b.CLASSES if c[3]}
 
 
@@ -390,7 +400,11 @@ def test_bmcd_rows_and_official_split(built):
     ("7. Acidophilus in young", 7), ("Basophllic lobule nucleus", 14), ("basophilic_lobule_nucleus", 14),
     ("Matrue plasmocyte", 36), ("MATURE PLASMOCYTE", 36), ("Hetertypic lymphocyte", 25), ("Bistiocyte", 37),
     ("Neutrophilic granulocyte segmented form", 6), ("Neutrophilic granulocyte segmnted form", 6),
-    ("0", 0), ("39", 39), ("40", None), ("12_Mature monocyte", None), ("Lymphocyte", None), ("misc", None),
+    ("0", 0), ("40", None), ("12_Mature monocyte", None), ("Lymphocyte", None), ("misc", None),
+    # the download's numbered folders: 0-18 and 23-28 are the published IDs, 29-35 are renumbered
+    ("18", 18), ("23", 23), ("28", 28), ("29", 34), ("30", 35), ("31", 36), ("32", 37), ("33", 38), ("34", 31),
+    ("35", 33), ("19", None), ("22", None), ("36", None), ("39", None),
+    ("29 Plasmablast", 34), ("34_Plasmablast", 34), ("29_Megakaryoblast", 29), ("31 Naked megakaryocyte", None),
 ])
 def test_bmcd_class_folder_matching(folder, expected):
     from cytohub.builders import bmcd_fgcd as b
@@ -404,44 +418,52 @@ def _bmcd_extracted(tmp_path, synth_raw) -> Path:
     return extract_all(synth_raw("bmcd-fgcd"), tmp_path / "raw")
 
 
-def test_bmcd_numbered_folders_build_the_same_labels(tmp_path, synth_raw, built):
+def test_bmcd_named_folders_build_the_same_labels(tmp_path, synth_raw, built):
     raw = _bmcd_extracted(tmp_path, synth_raw)
     from cytohub.builders import bmcd_fgcd as b
 
+    fork = {c[0]: c[6] or c[1] for c in b.CLASSES}
     for split in ("train", "test"):
         for d in (raw / "BMCD-FGCD" / split).iterdir():
-            d.rename(d.with_name(f"{b.class_id(d.name):02d}"))
+            d.rename(d.with_name(fork[b.class_id(d.name)]))
     build(registry.get("bmcd-fgcd"), raw, tmp_path / "out")
     a = read_rows(tmp_path / "out", columns=["id", "label", "image"])
     assert a == read_rows(built("bmcd-fgcd"), columns=["id", "label", "image"])
 
 
+def test_bmcd_unknown_numbered_folder(tmp_path, synth_raw):
+    raw = _bmcd_extracted(tmp_path, synth_raw)
+    (raw / "BMCD-FGCD" / "train" / "27").rename(raw / "BMCD-FGCD" / "train" / "36")
+    build_fails("bmcd-fgcd", raw, tmp_path / "out", "train/36", "unknown numbered class folder '36'",
+                "0-18 and 23-35")
+
+
 def test_bmcd_unknown_class_folder(tmp_path, synth_raw):
     raw = _bmcd_extracted(tmp_path, synth_raw)
-    (raw / "BMCD-FGCD" / "test" / "Promonocyte").rename(raw / "BMCD-FGCD" / "test" / "Mystery cells")
+    (raw / "BMCD-FGCD" / "test" / "27").rename(raw / "BMCD-FGCD" / "test" / "Mystery cells")
     build_fails("bmcd-fgcd", raw, tmp_path / "out", "test/Mystery cells", "unknown class folder",
                  "27 Promonocyte")
 
 
 def test_bmcd_image_outside_the_split_folders(tmp_path, synth_raw):
     raw = _bmcd_extracted(tmp_path, synth_raw)
-    shutil.move(raw / "BMCD-FGCD" / "test" / "Promonocyte", raw / "BMCD-FGCD" / "Promonocyte")
-    build_fails("bmcd-fgcd", raw, tmp_path / "out", "BMCD-FGCD/Promonocyte/00001.jpg", "not inside a train/ or test/")
+    shutil.move(raw / "BMCD-FGCD" / "test" / "27", raw / "BMCD-FGCD" / "Promonocyte")
+    build_fails("bmcd-fgcd", raw, tmp_path / "out", "BMCD-FGCD/Promonocyte/00001.png", "not inside a train/ or test/")
 
 
 def test_bmcd_nested_too_deep(tmp_path, synth_raw):
     raw = _bmcd_extracted(tmp_path, synth_raw)
-    d = raw / "BMCD-FGCD" / "train" / "Promonocyte"
+    d = raw / "BMCD-FGCD" / "train" / "27"
     (d / "more").mkdir()
-    shutil.move(d / "00001.jpg", d / "more" / "00001.jpg")
-    build_fails("bmcd-fgcd", raw, tmp_path / "out", "Promonocyte/more/00001.jpg", "one class folder directly below")
+    shutil.move(d / "00001.png", d / "more" / "00001.png")
+    build_fails("bmcd-fgcd", raw, tmp_path / "out", "27/more/00001.png", "one class folder directly below")
 
 
 def test_bmcd_two_folders_of_one_class(tmp_path, synth_raw):
     raw = _bmcd_extracted(tmp_path, synth_raw)
     t = raw / "BMCD-FGCD" / "train"
-    shutil.copytree(t / "Prorubricyte", t / "16")
-    build_fails("bmcd-fgcd", raw, tmp_path / "out", "train-16-00001.jpg", "two folders of the same class")
+    shutil.copytree(t / "16", t / "Prorubricyte")
+    build_fails("bmcd-fgcd", raw, tmp_path / "out", "train-16-00001.png", "two folders of the same class")
 
 
 # ============================================================================ BMT (cervical ThinPrep; Bethesda)

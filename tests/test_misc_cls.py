@@ -312,17 +312,27 @@ def test_csd_synthetic_layout(synth_raw):
     assert sorted(p.name for p in (raw / LABELS).iterdir()) == ["test_c.csv", "test_h.csv", "test_label.csv",
                                                                "train_val.csv"]
     assert (raw / LABELS / "train_val.csv").read_text().splitlines() == [
-        "xCR20018134-NILM,0", "xCR20018135-NILM,0", "xCR20018201-LSIL,1", "xCR20018202-ASC-H,1"]
-    assert (raw / LABELS / "test_h.csv").read_text() == "xCR20018210-HSIL,1\n"
-    assert sorted(p.name for p in (raw / "gc-224" / "POS" / "xCR20018210-HSIL").iterdir()) == \
+        "xCR20018134-NILM,0", "x202000796,0", "xCR20018201-LSIL,1", "xCR20018202ASC-H,1"]
+    assert (raw / LABELS / "test_h.csv").read_text() == "xCR20018210-HSIL+T,1\n"
+    assert sorted(p.name for p in (raw / "gc-224" / "POS" / "xCR20018210-HSIL+T").iterdir()) == \
         ["0_0.jpg", "0_1.jpg", "1_0.jpg", "1_1.jpg"]
     assert Image.open(raw / "gc-224/NILM/xCR20018134-NILM/1_0.jpg").size == (224, 224)
 
 
 @pytest.mark.parametrize("slide,cat", [("xCR20018134-NILM", "NILM"), ("xCR1-ASC-H", "ASC-H"), ("a-asc-us", "ASC-US"),
-                                       ("xCR20018210-HSIL", "HSIL"), ("xCR20018210", None), ("x-NILMX", None)])
+                                       ("xCR20018210-HSIL", "HSIL"), ("xCR20018210", None), ("x-NILMX", None),
+                                       # real slide names of the CSD label files
+                                       ("CX20164770-HSIL+T", "HSIL"), ("CX20166857-ASC-US+M", "ASC-US"),
+                                       ("CX20147703ASC-US", "ASC-US"), ("201221142818-22-3ASC-US", "ASC-US"),
+                                       ("202000796", None), ("CX2016-LSILX", None), ("CX2016-HSIL+", "HSIL")])
 def test_csd_slide_category(slide, cat):
     assert csd.slide_category(slide) == cat
+
+
+@pytest.mark.parametrize("slide,notes", [("CX20164770-HSIL+T", ["T"]), ("CX20166857-ASC-US+M", ["M"]),
+                                         ("CX1-LSIL+T+M", ["T", "M"]), ("CX20147703ASC-US", []), ("202000796", [])])
+def test_csd_slide_category_notes(slide, notes):
+    assert csd.slide_category_notes(slide) == notes
 
 
 def test_csd_rows_and_official_split(built):
@@ -332,16 +342,21 @@ def test_csd_rows_and_official_split(built):
     rows = {r["id"]: r for r in read_rows(folder)}
     names = registry.get("csd").class_names()
     assert names == ["NILM", "POS"]
-    r = rows["xCR20018202-ASC-H/1_0"]
+    r = rows["xCR20018202ASC-H/1_0"]
     assert names[r["label"]] == "POS" and r["harmonized"] is None and r["label_path"] == ["POS"]
-    assert r["group"] == {"patient_id": None, "slide_id": "xCR20018202-ASC-H", "fov_id": None}
-    assert _extra(r) == {"tile_col": 1, "tile_row": 0, "slide_category": "ASC-H", "test_subsets": []}
+    assert r["group"] == {"patient_id": None, "slide_id": "xCR20018202ASC-H", "fov_id": None}
+    assert _extra(r) == {"tile_col": 1, "tile_row": 0, "slide_category": "ASC-H", "slide_category_notes": [],
+                         "test_subsets": []}
+    assert _extra(rows["x202000796/0_0"])["slide_category"] is None
+    plus = _extra(rows["xCR20018210-HSIL+T/0_0"])
+    assert plus["slide_category"] == "HSIL" and plus["slide_category_notes"] == ["T"]
+    assert _extra(rows["x201221142818-22-3ASC-US/0_0"])["slide_category"] == "ASC-US"
     n = rows["xCR20018140-NILM/0_1"]
     assert names[n["label"]] == "NILM" and n["harmonized"] == "NILM"
-    assert _extra(rows["xCR20018210-HSIL/0_0"])["test_subsets"] == ["test_h"]
-    assert _extra(rows["xCR20018211-ASC-US/1_1"])["test_subsets"] == ["test_c"]
+    assert _extra(rows["xCR20018210-HSIL+T/0_0"])["test_subsets"] == ["test_h"]
+    assert _extra(rows["x201221142818-22-3ASC-US/1_1"])["test_subsets"] == ["test_c"]
     test_slides = {r["group"]["slide_id"] for r in read_rows(folder, "test", columns=["group"])}
-    assert test_slides == {"xCR20018140-NILM", "xCR20018210-HSIL", "xCR20018211-ASC-US"}
+    assert test_slides == {"xCR20018140-NILM", "xCR20018210-HSIL+T", "x201221142818-22-3ASC-US"}
 
 
 @pytest.fixture
@@ -372,8 +387,8 @@ def test_csd_folder_contradicts_label(tmp_path, csd_raw):
 
 
 def test_csd_listed_slide_without_tiles(tmp_path, csd_raw):
-    shutil.rmtree(csd_raw / "gc-224/POS/xCR20018210-HSIL")
-    build_fails("csd", csd_raw, tmp_path / "out", "test_label.csv lists slide 'xCR20018210-HSIL'", "no NILM/")
+    shutil.rmtree(csd_raw / "gc-224/POS/xCR20018210-HSIL+T")
+    build_fails("csd", csd_raw, tmp_path / "out", "test_label.csv lists slide 'xCR20018210-HSIL+T'", "no NILM/")
 
 
 def test_csd_slide_in_both_splits_and_bad_lines(tmp_path, csd_raw):
@@ -386,8 +401,8 @@ def test_csd_slide_in_both_splits_and_bad_lines(tmp_path, csd_raw):
 
 
 def test_csd_missing_label_file_and_bad_tile_name(tmp_path, csd_raw):
-    (csd_raw / "gc-224/NILM/xCR20018135-NILM/1_1.jpg").rename(csd_raw / "gc-224/NILM/xCR20018135-NILM/tile.jpg")
-    build_fails("csd", csd_raw, tmp_path / "out", "xCR20018135-NILM/tile.jpg", "<i>_<j>.jpg")
+    (csd_raw / "gc-224/NILM/x202000796/1_1.jpg").rename(csd_raw / "gc-224/NILM/x202000796/tile.jpg")
+    build_fails("csd", csd_raw, tmp_path / "out", "x202000796/tile.jpg", "<i>_<j>.jpg")
     (csd_raw / LABELS / "train_val.csv").unlink()
     build_fails("csd", csd_raw, tmp_path / "out2", "no train_val.csv found", "TCT-InfoNCE")
 

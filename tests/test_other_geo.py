@@ -274,7 +274,9 @@ def test_dsb_synthetic_layout(synth_raw):
     names = zipfile.ZipFile(raw / "stage1_train.zip").namelist()
     image_id = names[0].split("/")[0]
     assert names[0] == f"{image_id}/images/{image_id}.png" and names[1].startswith(f"{image_id}/masks/")
-    assert Image.open(io.BytesIO(zipfile.ZipFile(raw / "stage1_train.zip").read(names[0]))).mode == "RGBA"
+    with zipfile.ZipFile(raw / "stage1_train.zip") as zf:  # the real stage-1 PNGs mix RGBA and RGB
+        modes = [Image.open(io.BytesIO(zf.read(n))).mode for n in names if "/images/" in n]
+    assert modes == ["RGB", "RGBA", "RGBA", "RGB"]
     text = zipfile.ZipFile(raw / "stage1_train_labels.csv.zip").read("stage1_train_labels.csv").decode()
     assert text.startswith("ImageId,EncodedPixels\n")
 
