@@ -111,8 +111,9 @@ train/ and test/ folders work too. train_cyto2.zip, if present, is listed in the
         "Every instance is categorised 'cell': the dataset does not say which images show nuclei rather than "
         "whole cells.",
         "train_cyto2.zip (user-contributed images) has an undocumented layout and is not built.",
-        "A download with only train.zip or only test.zip builds the split present; the build report "
-        "(`absent_parts`) and the card name the missing archive.",
+        "A download with only train.zip or only test.zip (or only one of the folders) is incomplete; "
+        "--allow-partial builds the split present and the card names the absent archive (report: "
+        "`absent_parts`).",
         "Published image counts are not stated on the download page (third parties quote about 540 train / "
         "68 test); num_images is left empty and mpp is unknown.",
     )

@@ -134,9 +134,10 @@ Stage-2 files are listed in the build report but not built (no public masks)."""
         "Polygons trace the outer boundary of the largest connected part of each mask; bboxes cover all its "
         "pixels. Images are passed through as published: the stage-1 PNGs are a mix of RGBA and RGB (as seen in "
         "the real files), and each keeps its own mode.",
-        "A download with only some of the four files builds what is present (e.g. stage1_test.zip and the "
-        "solution CSV alone give test rows only); the build report (`absent_parts`) and the card list the "
-        "missing files and what the build lacks because of them.",
+        "Without stage1_train_labels.csv or stage1_solution.csv the build goes ahead and the card lists them as "
+        "absent optional parts, with what the build lacks; without stage1_train.zip or stage1_test.zip the "
+        "download is incomplete, and --allow-partial builds the split present (e.g. stage1_test.zip and the "
+        "solution CSV alone give test rows only), the card naming the absent archive (report: `absent_parts`).",
         "Image counts (about 670 train / 65 stage-1 test) are quoted by third parties; licence CC0 as stated "
         "for BBBC038 by third parties; pixel size not published.",
     )
@@ -172,11 +173,11 @@ Stage-2 files are listed in the build report but not built (no public masks)."""
         solution = self._csv(raw, SOLUTION_CSV, ("ImageId", "EncodedPixels", "Height", "Width"))
         splits_present = {split for split, _ in images}
         if "train" not in splits_present:
-            raw.note_absent("stage1_train.zip", "no train rows (training images and their per-nucleus masks)")
+            raw.note_absent("stage1_train.zip", "no train rows")
         elif labels is None:
             raw.note_absent(f"{LABELS_CSV}.zip", "the training masks are not cross-checked against its run lengths")
         if "test" not in splits_present:
-            raw.note_absent("stage1_test.zip", "no test rows (stage-1 test images)")
+            raw.note_absent("stage1_test.zip", "no test rows")
         elif solution is None and any(split == "test" and ("/".join(f.parts[:-3]), image_id) not in masks
                                       for (split, image_id), f in images.items()):
             raw.note_absent(f"{SOLUTION_CSV}.zip", "stage-1 test rows have no objects and no mask")

@@ -7,6 +7,7 @@ from typer.testing import CliRunner
 
 from cytohub import registry
 from cytohub.cli import app
+from cytohub.validate import validate
 
 runner = CliRunner()
 
@@ -69,7 +70,7 @@ def test_bone_marrow_five_digit_range_folders(tmp_path):
     raw = _bm_tree(tmp_path / "raw", ["BLA/0001-1000/BLA_00001.jpg", "BLA/9001-10000/BLA_10000.jpg",
                                       "BLA/10001-11000/BLA_10001.jpg", "BLA/11001-11973/BLA_11973.jpg",
                                       "ABE/ABE_00001.jpg"])
-    build(registry.get("bone-marrow"), raw, tmp_path / "out")
+    build(registry.get("bone-marrow"), raw, tmp_path / "out", allow_partial=True)
     rows = {r["id"]: r for r in read_rows(tmp_path / "out", columns=["id", "source_path"])}
     assert sorted(rows) == ["ABE_00001", "BLA_00001", "BLA_10000", "BLA_10001", "BLA_11973"]
     assert rows["BLA_10001"]["source_path"] == "bone_marrow_cell_dataset/BLA/10001-11000/BLA_10001.jpg"
@@ -105,32 +106,52 @@ def _only(synth_raw, tmp_path, name: str, keep: tuple[str, ...]):
 
 
 def test_dsb2018_stage1_test_and_solution_only(tmp_path, synth_raw):
-    """The stage-1 test images with the solution CSV build the test rows; the card names the absent files."""
+    """The stage-1 test images with the solution CSV are an incomplete download; with allow_partial they build
+    the test rows, and the card names the absent archive once, with its effect."""
     from cytohub.build import build
+    from cytohub.errors import IncompleteDownloadError
     from helpers import read_rows, report
 
     raw = _only(synth_raw, tmp_path, "dsb2018", ("stage1_test.zip", "stage1_solution.csv.zip"))
-    build(registry.get("dsb2018"), raw, tmp_path / "out")
+    with pytest.raises(IncompleteDownloadError, match=r"1 of the 2 files of the download: stage1_train.zip "
+                                                      r"\(no train rows\)"):
+        build(registry.get("dsb2018"), raw, tmp_path / "out")
+    build(registry.get("dsb2018"), raw, tmp_path / "out", allow_partial=True)
     rep = report(tmp_path / "out")
-    assert rep["splits"]["test"]["num_examples"] == 2 and rep["splits"]["train"]["num_examples"] == 0
-    assert rep["absent_parts"] == [{"part": "stage1_train.zip",
-                                    "effect": "no train rows (training images and their per-nucleus masks)"}]
+    assert rep["splits"]["test"]["num_examples"] == 2 and "train" not in rep["splits"]  # empty split left out
+    assert rep["absent_parts"] == [{"part": "stage1_train.zip", "effect": "no train rows"}]
+    c = rep["completeness"]
+    assert c["partial"] == "1 of 2 files" and c["missing"] == [
+        "1 of the 2 files of the download: stage1_train.zip (no train rows)"]
+    assert c["absent_optional"] == ["stage1_train_labels.csv.zip", "stage2_test_final.zip"]
     assert all(r["objects"] for r in read_rows(tmp_path / "out", "test", columns=["objects"]))
     card = (tmp_path / "out" / "README.md").read_text()
-    assert "absent from the raw data of this build" in card
-    assert "- `stage1_train.zip`: no train rows (training images and their per-nucleus masks)" in card
+    assert "# [SYNTHETIC] 2018 Data Science Bowl: nucleus segmentation (BBBC038) (partial: 1 of 2 files)\n" in card
+    assert card.count("stage1_train.zip (no train rows)") == 1  # named once, in the Completeness section
+    assert "- 1 of the 2 files of the download: stage1_train.zip (no train rows)" in card
+    assert "Left out because they have no rows in this download: train." in card
+    assert validate(tmp_path / "out", load=False).ok
 
 
 def test_dsb2018_test_images_without_solution_and_train_without_labels(tmp_path, synth_raw):
+    """Both archives without the optional CSVs: complete, and the card says what the absent CSVs would give."""
     from cytohub.build import build
     from helpers import report
 
     raw = _only(synth_raw, tmp_path, "dsb2018", ("stage1_train.zip", "stage1_test.zip"))
     build(registry.get("dsb2018"), raw, tmp_path / "out")
-    assert report(tmp_path / "out")["absent_parts"] == [
+    rep = report(tmp_path / "out")
+    assert rep["absent_parts"] == [
         {"part": "stage1_train_labels.csv.zip", "effect": "the training masks are not cross-checked against its "
                                                           "run lengths"},
         {"part": "stage1_solution.csv.zip", "effect": "stage-1 test rows have no objects and no mask"}]
+    c = rep["completeness"]
+    assert c["complete"] and c["partial"] is None and c["files"] == {"published": 2, "present": 2}
+    assert c["absent_optional"] == [
+        "stage1_train_labels.csv.zip (the training masks are not cross-checked against its run lengths)",
+        "stage1_solution.csv.zip (stage-1 test rows have no objects and no mask)", "stage2_test_final.zip"]
+    card = (tmp_path / "out" / "README.md").read_text()
+    assert "(partial" not in card and card.count("stage1_solution.csv.zip (stage-1 test rows") == 1
 
 
 def test_complete_download_has_no_absent_parts(built):
@@ -138,7 +159,8 @@ def test_complete_download_has_no_absent_parts(built):
 
     assert report(built("dsb2018"))["absent_parts"] == []
     assert report(built("cellpose"))["absent_parts"] == []
-    assert "absent from the raw data" not in (built("cellpose") / "README.md").read_text()
+    card = (built("cellpose") / "README.md").read_text()
+    assert "(partial" not in card and "Optional parts absent from this download: train_cyto2.zip.\n" in card
 
 
 def test_cellpose_test_zip_only(tmp_path, synth_raw):
@@ -146,11 +168,33 @@ def test_cellpose_test_zip_only(tmp_path, synth_raw):
     from helpers import report
 
     raw = _only(synth_raw, tmp_path, "cellpose", ("test.zip",))
-    build(registry.get("cellpose"), raw, tmp_path / "out")
+    build(registry.get("cellpose"), raw, tmp_path / "out", allow_partial=True)
     rep = report(tmp_path / "out")
     assert rep["splits"]["test"]["num_examples"] == 2 and rep["num_rows"] == 2
     assert rep["absent_parts"] == [{"part": "train.zip", "effect": "no train rows"}]
-    assert "- `train.zip`: no train rows" in (tmp_path / "out" / "README.md").read_text()
+    assert rep["completeness"]["missing"] == ["1 of the 2 files of the download: train.zip (no train rows)"]
+    assert "- 1 of the 2 files of the download: train.zip (no train rows)" in \
+        (tmp_path / "out" / "README.md").read_text()
+
+
+def test_an_unpacked_download_missing_a_part_is_partial_too(tmp_path, synth_raw):
+    """Given as folders, the file names cannot be compared: the part the builder finds absent still makes the
+    download incomplete (the same verdict as for the archives)."""
+    import zipfile
+
+    from cytohub.build import build
+    from cytohub.errors import IncompleteDownloadError
+    from helpers import report
+
+    raw = tmp_path / "raw"
+    with zipfile.ZipFile(synth_raw("cellpose") / "test.zip") as zf:
+        zf.extractall(raw)
+    assert (raw / "test").is_dir() and not list(raw.glob("*.zip"))
+    with pytest.raises(IncompleteDownloadError, match=r"train.zip \(no train rows\)"):
+        build(registry.get("cellpose"), raw, tmp_path / "out")
+    build(registry.get("cellpose"), raw, tmp_path / "out", allow_partial=True)
+    c = report(tmp_path / "out")["completeness"]
+    assert not c["files_compared"] and c["partial"] == "1 of 2 files"
 
 
 # ------------------------------------------------------------------------------------------- conversions

@@ -254,7 +254,7 @@ def _build_into(builder: Builder, raw_path: Path, staging: Path, ratios: dict[st
             split_names)).tolist(), strict=True)),
         class_counts={names[v]: int(c) for v, c in zip(labels.tolist(), label_counts.tolist(), strict=True)
                       if v >= 0},
-        marker=marker, allow_partial=allow_partial)
+        marker=marker, allow_partial=allow_partial, absent_parts=absent_parts)
     schema = schema.with_metadata({**(schema.metadata or {}), b"cytohub": json.dumps(
         {"builder": builder.name, "synthetic": marker is not None}, sort_keys=True).encode()})
     note("writing shards", None)

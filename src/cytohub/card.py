@@ -232,14 +232,10 @@ def _body(b: Builder, r: dict[str, Any]):
         if f["status"] == "skipped":
             skipped_reasons[f["reason"]] = skipped_reasons.get(f["reason"], 0) + 1
     skipped = "".join(f"\n- {n} skipped: {reason}" for reason, n in sorted(skipped_reasons.items()))
-    absent = "".join(f"\n- `{a['part']}`: {a['effect']}" for a in r.get("absent_parts", []))
-    if absent:
-        absent = ("\n\nParts of the official download absent from the raw data of this build (built from what "
-                  "was present):" + absent)
     yield ("## Provenance\n\n"
            f"Built by cytohub {r['cytohub_version']} with builder `{b.name}` {r['builder']['version']} "
            f"(schema v{r['schema_version']}) from the raw files below. Every raw file is accounted for in "
-           f"`build-report.json`: {r['files']['used']} used, {r['files']['skipped']} skipped.{skipped}{absent}\n\n"
+           f"`build-report.json`: {r['files']['used']} used, {r['files']['skipped']} skipped.{skipped}\n\n"
            + inputs + more + "\n\nManual download instructions:\n\n```text\n" + b.manual_download.strip() + "\n```")
 
     if b.assumptions:

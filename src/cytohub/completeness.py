@@ -7,6 +7,11 @@ them. Anything missing (a file of the download, rows, a split, a class) stops th
 lists it, unless the user allows a partial build (`--allow-partial`): the report, and the card's title and body,
 then say "partial: N of M". More rows than published is recorded, not refused (nothing is missing).
 
+A builder that finds a part of the download absent while reading (`RawTree.note_absent`: an unpacked download
+without its train/ folder, an archive holding none of its images) records what the build lacks because of it;
+those parts count as absent files here whatever form the download was given in, and the card names each one
+once, with its effect.
+
 The comparison is made for real downloads and for synthetic data that claims full scale; synthetic data at
 small scale (see `cytohub.synth`) is not compared (the report and the card say so).
 """
@@ -117,12 +122,17 @@ def compared(marker: dict | None) -> tuple[bool, str]:
 
 def check(published: Published, *, pretty: str, class_names: Sequence[str], inputs: Iterable[str],
           containers: Iterable[str], split_counts: Mapping[str, int], class_counts: Mapping[str, int],
-          marker: dict | None, allow_partial: bool) -> dict[str, Any]:
+          marker: dict | None, allow_partial: bool,
+          absent_parts: Sequence[Mapping[str, str]] = ()) -> dict[str, Any]:
     """Compare a build with the published facts; the report's `completeness` section.
 
     inputs: paths (relative to the raw root) of the files the user gave; containers: virtual paths of the
     archives expanded inside them; split_counts: rows per split of this build; class_counts: rows per class
-    name. Raises IncompleteDownloadError listing what is missing, unless `allow_partial`."""
+    name; absent_parts: the parts of the download the builder found absent (`RawTree.note_absent`: dicts with
+    `part`, a file name of the download, and `effect`, what the build lacks). A noted part that is one of
+    `published.files` (or not declared at all) is missing even when the download was given unpacked; one of
+    `optional_files` is absent. Each is listed once, with its effect. Raises IncompleteDownloadError listing
+    what is missing, unless `allow_partial`."""
     checked, why = compared(marker)
     rows = sum(split_counts.values())
     result: dict[str, Any] = {
@@ -131,21 +141,33 @@ def check(published: Published, *, pretty: str, class_names: Sequence[str], inpu
         "absent_optional": [], "more_than_published": [], "files_compared": False, "complete": True,
         "partial": None,
     }
-    if not published.declared:
+    if not published.declared and not absent_parts:
         return result
     files_only = not result["checked"]  # small synthetic data: the file names are still the publisher's
     missing, extra, absent = result["missing"], result["more_than_published"], result["absent_optional"]
 
-    names = {p.rsplit("/", 1)[-1].lower() for p in [*inputs, *containers]}
+    paths = [p.lower() for p in [*inputs, *containers]]
+    names = {p.rsplit("/", 1)[-1] for p in paths}
+    effects = {a["part"].lower(): a for a in absent_parts}  # noted by the builder while reading
+    lost = []
     if published.files:
         present = [f for f in published.files if f.lower() in names]
         if present:
             result["files_compared"] = True
             lost = [f for f in published.files if f.lower() not in names]
-            result["files"] = {"published": len(published.files), "present": len(present)}
-            if lost:
-                missing.append(f"{len(lost)} of the {len(published.files)} files of the download: {', '.join(lost)}")
-    absent += [f for f in published.optional_files if f.lower() not in names]
+    lost += [f for f in published.files if f.lower() in effects and f not in lost]
+    if lost or result["files_compared"]:
+        result["files"] = {"published": len(published.files), "present": len(published.files) - len(lost)}
+    if lost:
+        missing.append(f"{len(lost)} of the {len(published.files)} files of the download: "
+                       + ", ".join(_with_effect(f, effects) for f in lost))
+    declared = {f.lower() for f in (*published.files, *published.optional_files)}
+    missing += [_with_effect(a["part"], effects) for a in absent_parts if a["part"].lower() not in declared]
+    # an optional file is also present as its unpacked copy (stage1_solution.csv.zip as stage1_solution.csv,
+    # stage2_test_final.zip as a folder stage2_test_final/); it only decides what the card lists as absent
+    unpacked = names | {part for p in paths for part in p.split("/")[:-1]}
+    absent += [_with_effect(f, effects) for f in published.optional_files if f.lower() in effects
+               or (f.lower() not in names and _unpacked_name(f.lower()) not in unpacked)]
     if files_only:
         return _conclude(result, published, rows, None, allow_partial, pretty)
 
@@ -186,6 +208,21 @@ def _conclude(result: dict[str, Any], published: Published, rows: int, expected:
     return result
 
 
+def _unpacked_name(name: str) -> str:
+    """The name an archive's unpacked copy usually has: 'a.csv.zip' -> 'a.csv', 'b.tar.gz' -> 'b'."""
+    for suffix in (".tar.gz", ".tgz", ".tar", ".zip", ".7z", ".rar"):
+        if name.endswith(suffix):
+            return name[: -len(suffix)]
+    return name
+
+
+def _with_effect(part: str, effects: Mapping[str, Mapping[str, str]]) -> str:
+    """'stage1_train.zip' or, when the builder noted what the build lacks without it, 'stage1_train.zip (no
+    train rows)'."""
+    noted = effects.get(part.lower())
+    return f"{part} ({noted['effect']})" if noted else part
+
+
 def _compare(what: str, found: int, count: Count, unit: str, missing: list[str], extra: list[str]) -> None:
     lo, hi = bounds(count)
     if found < lo:
@@ -203,7 +240,9 @@ def _partial_phrase(published: Published, rows: int, expected: Count | None, fil
         return f"{rows:,} of {show(total)} {published.unit}"
     if files:
         return f"{files['present']} of {files['published']} files"
-    return "some published classes missing"
+    if published.per_class:
+        return "some published classes missing"
+    return "parts of the download absent"
 
 
 def class_counts(names: Sequence[str], labels: Iterable[int]) -> Counter[str]:
@@ -223,11 +262,11 @@ def card_section(report: dict[str, Any]) -> str:
     pub = c["published"]
     where = f" ({pub['source']})" if pub.get("source") else ""
     lines = []
-    if not c["declared"]:
-        lines.append("The publisher states no counts or file list that cytohub can check this build against.")
-    elif c.get("partial"):
+    if c.get("partial"):
         lines.append(f"**Partial build: {c['partial']}.** Missing against what the publisher states{where}:")
         lines += [f"- {m}" for m in c["missing"]]
+    elif not c["declared"]:
+        lines.append("The publisher states no counts or file list that cytohub can check this build against.")
     elif not c["checked"]:
         lines.append(f"Not compared with the published counts: {c['basis']}."
                      + (f" Every one of the {len(pub['files'])} files of the download is present."

@@ -1182,7 +1182,9 @@ class RawTree:
     def note_absent(self, part: str, effect: str) -> None:
         """Record that `part` of the official download (a file name, e.g. 'stage1_train.zip') is not in this raw
         tree and what the build lacks because of it ('no train rows'). The build report lists these under
-        `absent_parts` and the card says so; the builder builds what is present."""
+        `absent_parts`; the completeness check (`cytohub.completeness.check`) counts each as an absent file of
+        the download (a missing one makes the build partial, allowed only with --allow-partial) and the card's
+        Completeness section names it with its effect. The builder builds what is present."""
         entry = {"part": part, "effect": effect}
         if entry not in self.absent_parts:
             self.absent_parts.append(entry)
