@@ -343,6 +343,34 @@ def test_image_pool_reuses_drawings_only_at_full_scale():
         synth.ImagePool("full", size=0)
 
 
+def test_chunks_are_cut_by_the_bytes_of_every_image_form(tmp_path, monkeypatch):
+    """A chunk of rows sent to a worker is cut at about CHUNK_BYTES of image bytes whatever form the builder yields
+    images in: {'bytes', 'path'} dicts (re-encoded or composed images, e.g. ccedd, isbi2014) used to count as 0
+    bytes, so chunks reached 256 rows of 1.6 MB images (a 2.1 GB peak at full scale for ccedd)."""
+    from cytohub import spool
+    from cytohub.encode import storage_schema
+    from cytohub.raw import RawTree
+    from cytohub.rows import RowMaker
+
+    (tmp_path / "raw").mkdir()
+    (tmp_path / "raw" / "a.png").write_bytes(b"p" * 7)
+    with RawTree(tmp_path / "raw") as tree:
+        f = tree.one("a.png")
+        row = {"image": {"bytes": b"x" * 10, "path": "x.png"}, "mask": f,
+               "focal_stack": [b"z" * 3, {"bytes": bytearray(4), "path": None}, f]}
+        assert spool._row_size(row) == 10 + 7 + 3 + 4 + 7
+        assert spool._row_size({"image": {"bytes": b"x" * 10}, "mask": None}) == 10
+
+    sent = []
+    monkeypatch.setattr(spool, "CHUNK_BYTES", 25)
+    monkeypatch.setattr(spool, "encode_chunk", lambda chunk, path: sent.append(len(chunk)) or len(chunk))
+    b = registry.get("cccid")
+    with spool.RowPipeline(RowMaker(b), storage_schema(b.class_names()), (), 1, tmp_path / "spool") as pipe:
+        pipe.run(({"id": str(i), "image": {"bytes": b"x" * 10, "path": None}} for i in range(7)), lambda f: None,
+                 lambda res: None)
+    assert sent == [3, 3, 1]  # 30 bytes >= 25: three rows a chunk, not all seven
+
+
 def test_full_scale_rows_match_the_synthetic_counts():
     """The benchmark's reference counts (full_scale_rows) agree with what each module's counts functions write."""
     import importlib

@@ -140,6 +140,14 @@ def _raw_files(row: dict) -> Iterator[RawFile]:
             yield plane
 
 
+def _image_size(v: Any) -> int:
+    """The bytes of one image value as a builder yields it (`cytohub.rows`): a RawFile, bytes, or a
+    {'bytes', 'path'} dict (the form of images a builder re-encodes or composes: isbi2014, ccedd, ...)."""
+    if isinstance(v, dict):
+        v = v.get("bytes")
+    return v.size if isinstance(v, RawFile) else len(v) if isinstance(v, bytes | bytearray) else 0
+
+
 _BYTES_PER_VALUE = 32  # a coordinate as a Python float in a list (the row's size in memory while it is in flight)
 
 
@@ -155,14 +163,11 @@ def geometry_values(row: dict) -> int:
 
 
 def _row_size(row: dict, lim: limits.Limits | None = None) -> int:
-    """The bytes a row weighs in flight: its image bytes and its coordinates. With `lim`, a row over the
-    `geometry_values` limit is refused here, before it is sent to a worker (RawLayoutError naming its files)."""
-    n = 0
-    for key in ("image", "mask"):
-        v = row.get(key)
-        n += v.size if isinstance(v, RawFile) else len(v) if isinstance(v, bytes | bytearray) else 0
-    for v in row.get("focal_stack") or ():
-        n += v.size if isinstance(v, RawFile) else len(v) if isinstance(v, bytes | bytearray) else 0
+    """The bytes a row weighs in flight: its image bytes (image, mask and focal planes, `_image_size`) and its
+    coordinates. With `lim`, a row over the `geometry_values` limit is refused here, before it is sent to a
+    worker (RawLayoutError naming its files)."""
+    n = (_image_size(row.get("image")) + _image_size(row.get("mask"))
+         + sum(_image_size(v) for v in row.get("focal_stack") or ()))
     values = geometry_values(row)
     if lim is not None and values > lim.geometry_values:
         where = row.get("source_path") or ";".join(f.path for f in _raw_files(row)) or row.get("id")
