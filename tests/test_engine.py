@@ -307,3 +307,29 @@ def test_rows_refuse_geometry_that_is_not_numbers(bbox, message):
     maker = RowMaker(registry.get("cric"))
     with pytest.raises(CytohubError, match=message):
         maker.make({"id": "a", "source_path": "a.png", "objects": [{"category": "ASC-H", "bbox": bbox}]})
+
+
+@pytest.mark.parametrize("role", ["mask", "focal_stack"])
+def test_rows_refuse_a_mask_or_focal_plane_of_another_size_than_the_image(role):
+    """A mask or focal plane that does not have its image's size cannot line up with it: the build refuses the
+    row naming its files (validate would reject the build otherwise); the same size passes."""
+    import io
+
+    from PIL import Image
+
+    from cytohub.rows import RowMaker
+
+    def png(w, h):
+        b = io.BytesIO()
+        Image.new("L", (w, h)).save(b, "PNG")
+        return {"bytes": b.getvalue(), "path": None}
+
+    maker = RowMaker(registry.get("cric"))
+    extra = {"z_um": [0.0]} if role == "focal_stack" else {}
+    same = png(40, 30) if role == "mask" else [png(40, 30)]
+    out, _ = maker.make({"id": "a", "source_path": "a.png", "image": png(40, 30), role: same, **extra})
+    assert out[role] is not None and out[role] != []
+    other = png(47, 30) if role == "mask" else [png(47, 30)]
+    what = "the mask" if role == "mask" else "focal plane 0"
+    with pytest.raises(CytohubError, match=rf"^a.png: {what} is 47x30, the image is 40x30; expected the same size"):
+        maker.make({"id": "a", "source_path": "a.png", "image": png(40, 30), role: other, **extra})

@@ -52,7 +52,8 @@ class RowMaker:
 
         sizes: list[tuple[int, int]] = []
         image = self._image(row.get("image"), where, sources, sizes=sizes)
-        stack = [self._image(p, where, sources, "focal_stack") for p in row.get("focal_stack") or []]
+        plane_sizes: list[tuple[int, int]] = []
+        stack = [self._image(p, where, sources, "focal_stack", plane_sizes) for p in row.get("focal_stack") or []]
         if stack and "z_um" in row and row["z_um"] is None:
             z_um = None  # plane spacing not stated by the source: the order is known, the distances are not
         else:
@@ -61,7 +62,9 @@ class RowMaker:
                 raise RawLayoutError(f"{where}: {len(stack)} focal planes but {len(z_um)} z values")
         if z_um and any(b <= a for a, b in zip(z_um, z_um[1:], strict=False)):
             raise RawLayoutError(f"{where}: focal planes are not in strictly increasing z order: {z_um}")
-        mask = self._image(row.get("mask"), where, sources, "mask")
+        mask_sizes: list[tuple[int, int]] = []
+        mask = self._image(row.get("mask"), where, sources, "mask", mask_sizes)
+        _check_same_frame(sizes, plane_sizes, mask_sizes, row.get("source_path") or ";".join(sources) or rid)
 
         label_name = row.get("label")
         if label_name is None or label_name == -1:
@@ -194,3 +197,19 @@ def _check_inside(key: str, vals: list[float], size: tuple[int, int], cat: objec
 def check_official_split(info: RowInfo, splits: Sequence[str], where: str) -> None:
     if info.split not in splits:
         raise RawLayoutError(f"{where}: row {info.id!r} has split {info.split!r}, expected one of {list(splits)}")
+
+
+def _check_same_frame(image: list[tuple[int, int]], planes: list[tuple[int, int]], mask: list[tuple[int, int]],
+                      where: str) -> None:
+    """A row's focal planes and mask must have its image's size (width, height in stored pixels), as `validate`
+    requires: a mask or plane of another size does not line up with the image (it is never resized)."""
+    if not image:
+        return
+    w, h = image[0]
+    for i, (pw, ph) in enumerate(planes):
+        if (pw, ph) != (w, h):
+            raise RawLayoutError(f"{where}: focal plane {i} is {pw}x{ph}, the image is {w}x{h}; expected the "
+                                 "same size")
+    for mw, mh in mask:
+        if (mw, mh) != (w, h):
+            raise RawLayoutError(f"{where}: the mask is {mw}x{mh}, the image is {w}x{h}; expected the same size")
