@@ -585,6 +585,45 @@ def test_hdf5_links_leaving_the_file_are_refused_on_open(tmp_path):
             matlab.MatFile(RawTree(tmp_path / "m").get(name))
 
 
+def test_hdf5_soft_link_loops_are_refused_on_open_and_chains_inside_the_file_are_read(tmp_path):
+    import h5py
+
+    def loop(h5):
+        h5["images"] = h5py.SoftLink("/again")
+        h5["again"] = h5py.SoftLink("/images")
+
+    def chain(h5):
+        h5["data"] = np.arange(6, dtype=np.uint8).reshape(2, 3)
+        h5["data"].attrs["MATLAB_class"] = np.bytes_("uint8")
+        h5["hop"] = h5py.SoftLink("/data")
+        h5["xy"] = h5py.SoftLink("/hop")
+
+    _hdf5_mat(tmp_path / "m" / "loop.mat", loop)
+    with pytest.raises(matlab.MatSafetyError, match=r"loop.mat: \w+ is an HDF5 soft link to /\w+, which does not "
+                                                    "resolve to an object of this file .*a loop of soft links"):
+        matlab.MatFile(RawTree(tmp_path / "m").get("loop.mat"))
+    _hdf5_mat(tmp_path / "m" / "chain.mat", chain)
+    with matlab.MatFile(RawTree(tmp_path / "m").get("chain.mat")) as mf:
+        assert mf.array("xy").tolist() == [[0, 3], [1, 4], [2, 5]]
+
+
+def test_a_library_error_names_the_mat_file_being_read_not_the_last_opened(tmp_path):
+    """Builders hold two .mat files open and read them lazily: reading the first after opening the second must
+    name the first in a library error (errors.last_read)."""
+    from cytohub import errors
+
+    (tmp_path / "m").mkdir()
+    matlab.write_v73(tmp_path / "m" / "a.mat", {"images": [np.zeros((2, 2), np.uint8)]})
+    matlab.write_v73(tmp_path / "m" / "b.mat", {"masks": [np.zeros((2, 2), np.uint8)]})
+    tree = RawTree(tmp_path / "m")
+    with matlab.MatFile(tree.get("a.mat")) as a, matlab.MatFile(tree.get("b.mat")) as b:
+        cell = a.cell("images")
+        b.cell("masks")[0]
+        assert errors.last_read() == "b.mat"
+        cell[0]
+        assert errors.last_read() == "a.mat"
+
+
 def test_hdf5_virtual_datasets_are_refused(tmp_path):
     import h5py
 

@@ -38,7 +38,7 @@ from typing import Any
 
 import numpy as np
 
-from cytohub import limits, synth
+from cytohub import errors, limits, synth
 from cytohub.errors import RawFileError, RawLayoutError
 from cytohub.raw import RawFile
 
@@ -124,11 +124,18 @@ class MatFile:
             self._h5.close()
             self._h5 = None
 
+    def _here(self) -> None:
+        """Name this file in any library error raised while it is read (a builder reads two .mat files at once,
+        lazily: the file opened last is not always the one being read)."""
+        errors.reading(self.where)
+
     def variables(self) -> list[str]:
+        self._here()
         keys = self._h5.keys() if self.v73 else self._v5.keys()
         return sorted(k for k in keys if not k.startswith(("#", "__")))
 
     def _variable(self, name: str):
+        self._here()
         if name not in self.variables():
             raise RawLayoutError(f"{self.where}: no variable {name!r}; found {self.variables()}")
         return self._h5[name] if self.v73 else self._v5[name]
@@ -180,6 +187,7 @@ class MatFile:
                              + (f" ({expected} names expected)" if expected is not None else ""))
 
     def _deref(self, obj, where: str):
+        self._here()
         if not self.v73:
             if isinstance(obj, np.ndarray) and obj.dtype == object:
                 return Cell(list(obj.ravel(order="F")), self._deref, where)
@@ -252,9 +260,13 @@ def _read(ds, path: str, what: str | None = None) -> np.ndarray:
 
 
 def _audit_links(h5, path: str) -> None:
-    """Refuse external links, user-defined links and soft links that do not resolve inside the file, anywhere
-    in the file's group tree (checked on open, before any variable is accessed by name)."""
+    """Refuse external links, user-defined links and soft links that do not resolve to an object inside the file
+    (missing targets, relative paths, loops of soft links), anywhere in the file's group tree (checked on open,
+    before any variable is accessed by name). Soft links are resolved only once the whole tree is known to hold
+    no external link, so resolving one never opens another file."""
     import h5py
+
+    soft: list[tuple[str, str]] = []
 
     def visit(name: str) -> str | None:  # returns the problem (which stops the walk); raising inside fails
         link = h5.get(name, getlink=True)
@@ -262,10 +274,7 @@ def _audit_links(h5, path: str) -> None:
             return (f"{path}: {name} is an HDF5 external link to {link.filename}:{link.path}; refused (a MAT-file "
                     "must hold its own data)")
         if isinstance(link, h5py.SoftLink):
-            target = h5.get(link.path, getlink=True) if link.path.startswith("/") else None
-            if target is None or isinstance(target, h5py.ExternalLink):
-                return (f"{path}: {name} is an HDF5 soft link to {link.path}, which is not an object of this file; "
-                        "refused")
+            soft.append((name, link.path))
         elif not isinstance(link, h5py.HardLink):
             return f"{path}: {name} is an HDF5 link of an unsupported kind; refused"
         return None
@@ -276,6 +285,14 @@ def _audit_links(h5, path: str) -> None:
         raise RawFileError(f"{path}: the HDF5 structure is not readable ({type(exc).__name__}: {exc})") from None
     if problem is not None:
         raise MatSafetyError(problem)
+    for name, target in soft:
+        try:  # follows chains of soft links inside the file; a loop or a missing object raises
+            resolved = target.startswith("/") and h5.get(target) is not None
+        except Exception:
+            resolved = False
+        if not resolved:
+            raise MatSafetyError(f"{path}: {name} is an HDF5 soft link to {target}, which does not resolve to an "
+                                 "object of this file (missing, relative, or a loop of soft links); refused")
 
 
 def _string_saveobj(v: np.ndarray) -> list[str] | None:
