@@ -90,6 +90,25 @@ def test_number_refuses_what_is_not_a_finite_number(value, message):
         geometry.number(value, "x", "a.json: record 3")
 
 
+@pytest.mark.parametrize("text,message", [
+    ("1_0", "is '1_0'; expected a number"),  # Python reads 10
+    ("\u0661\u0660\u0665", "is '\u0661\u0660\u0665'; expected a number"),  # Arabic-Indic digits: Python reads 105
+    ("\u00b2", "is '\u00b2'; expected a number"),  # str.isdigit() is true, int() raises ValueError
+    ("0x10", "is '0x10'; expected a number"),
+    ("9" * 5000, "is a 5,000-character value; expected a number of at most 400 characters"),  # int() raises
+])
+def test_numbers_written_as_text_are_ascii_decimals(text, message):
+    """Text that Python's float()/int() would read as another value (or fail on with a ValueError) is refused
+    naming the record; ordinary numeric text keeps its value."""
+    for read in (geometry.number, geometry.integer):
+        with pytest.raises(AnnotationError, match=re.escape(f"t.csv:2: x {message}")):
+            read(text, "x", "t.csv:2")
+    assert geometry.number(" 1e3 ", "x", "w") == 1000.0 and geometry.number("-.5", "x", "w") == -0.5
+    assert geometry.integer("+17", "x", "w") == 17 and geometry.integer("5.", "x", "w") == 5
+    with pytest.raises(AnnotationError, match=re.escape("w: x has +infinity")):
+        geometry.number("9" * 400, "x", "w")
+
+
 def test_numbers_integers_and_sizes():
     assert geometry.number("12.5", "x", "w") == 12.5 and geometry.number(3, "x", "w") == 3.0
     assert geometry.integer(2.0, "n", "w") == 2 and geometry.integer("17", "n", "w") == 17
@@ -250,6 +269,9 @@ def test_kaggle_rle_is_one_based_and_column_major():
         rle.kaggle_decode("5 3", 3, 2)
     with pytest.raises(ValueError, match="overlaps"):
         rle.kaggle_decode("1 3 2 1", 3, 2)
+    for text in ("1_0 1", "\u0661 1", "2.0 1", "-1 1", "9" * 30 + " 1"):  # int() reads the first three as numbers
+        with pytest.raises(ValueError, match="whole numbers of ASCII digits"):
+            rle.kaggle_decode(text, 3, 2)
 
 
 def test_rle_sizes_are_bounded_before_allocating(monkeypatch):

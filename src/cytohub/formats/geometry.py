@@ -13,9 +13,30 @@ from __future__ import annotations
 
 import math
 import numbers as _numbers
+import re
 from collections.abc import Sequence
 
 from cytohub.errors import RawLayoutError
+
+# A number written as text: ASCII decimal digits, optional sign, fraction and exponent, as CSV, JSON and every
+# annotation tool write them. Python's float() and int() also take '1_000', non-ASCII digits ('١٠٥') and
+# surrounding whitespace; the first two are not numbers in any annotation format, so they are refused rather
+# than silently read as another value. The words nan / inf / infinity reach the non-finite message.
+_DECIMAL = re.compile(r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?", re.ASCII)
+_INTEGER = re.compile(r"[+-]?\d+", re.ASCII)
+_NONFINITE = re.compile(r"[+-]?(?:nan|inf|infinity)", re.ASCII | re.IGNORECASE)
+_MAX_NUMBER_TEXT = 400  # characters of one number written as text (a double needs at most ~25)
+
+
+def _number_text(value: str, what: str, where: str) -> str:
+    """`value` stripped, once it is known to be a number written as text (or a non-finite word)."""
+    text = value.strip()
+    if len(text) > _MAX_NUMBER_TEXT:
+        raise AnnotationError(f"{where}: {what} is a {len(text):,}-character value; expected a number of at most "
+                              f"{_MAX_NUMBER_TEXT} characters")
+    if _DECIMAL.fullmatch(text) or _NONFINITE.fullmatch(text):
+        return text
+    raise AnnotationError(f"{where}: {what} is {_show(value)}; expected a number")
 
 
 class AnnotationError(RawLayoutError):
@@ -23,8 +44,9 @@ class AnnotationError(RawLayoutError):
 
 
 def number(value: object, what: str, where: str) -> float:
-    """A finite number: int, float (numpy's too) or a numeric string ('12.5'). Refuses NaN, infinities, None,
-    booleans and anything else, naming `what` (e.g. 'bbox') and `where`."""
+    """A finite number: int, float (numpy's too) or a numeric string ('12.5', ' 3e2 ': ASCII digits only, at most
+    400 characters). Refuses NaN, infinities, None, booleans, '1_0', non-ASCII digits and anything else, naming
+    `what` (e.g. 'bbox') and `where`."""
     if isinstance(value, bool) or value is None or type(value).__name__ == "bool_":
         raise AnnotationError(f"{where}: {what} is {_show(value)}; expected a number")
     if isinstance(value, _numbers.Integral):  # int and numpy integers
@@ -32,10 +54,7 @@ def number(value: object, what: str, where: str) -> float:
     if isinstance(value, _numbers.Real):  # float and numpy floats
         f = float(value)
     elif isinstance(value, str):
-        try:
-            f = float(value.strip())
-        except ValueError:
-            raise AnnotationError(f"{where}: {what} is {_show(value)}; expected a number") from None
+        f = float(_number_text(value, what, where))  # float() of a long digit string is infinity, refused below
     else:
         raise AnnotationError(f"{where}: {what} is {_show(value)}; expected a number")
     if not math.isfinite(f):
@@ -47,7 +66,7 @@ def integer(value: object, what: str, where: str) -> int:
     """A whole number (2, 2.0 or '2'); 2.5, NaN, booleans or text are refused, never rounded or truncated."""
     if isinstance(value, _numbers.Integral) and not isinstance(value, bool):
         return int(value)
-    if isinstance(value, str) and value.strip().lstrip("+-").isdigit():
+    if isinstance(value, str) and _INTEGER.fullmatch(value.strip()) and len(value.strip()) <= _MAX_NUMBER_TEXT:
         return int(value.strip())
     f = number(value, what, where)
     if not f.is_integer():

@@ -157,10 +157,10 @@ def kaggle_decode(text: str, height: int, width: int) -> np.ndarray:
     Runs may come in any order but must be positive, inside the image and must not overlap (an overlap would
     mean the encoder and this decoder disagree)."""
     h, w = mask_shape([height, width])
-    try:
-        nums = [int(v) for v in text.split()]
-    except ValueError:
-        raise ValueError("run lengths must be whole numbers") from None
+    values = text.split()
+    if not all(v.isascii() and v.isdigit() and len(v) <= 20 for v in values):  # int() takes '1_0', '١٠' too
+        raise ValueError("run lengths must be whole numbers of ASCII digits")
+    nums = [int(v) for v in values]
     if len(nums) % 2:
         raise ValueError("odd number of values; expected start/length pairs")
     pairs = sorted(zip(nums[::2], nums[1::2], strict=True))
