@@ -483,6 +483,15 @@ def test_cric_export_points_are_one_based(tmp_path):
         {"cell_id": 1, "bethesda_system": "LSIL", "nucleus_x": 2.5, "nucleus_y": 1}]}]))
     with pytest.raises(AnnotationError, match=r"c.json\[image 0\].classifications\[0\]: nucleus_x is 2.5"):
         cric.parse_json(j, {"LSIL": "LSIL"})
+    dup = raw_file(tmp_path, "d.csv", f"{header}\n7,a.png,null,11,LSIL,1,1\n7,b.png,null,12,LSIL,1,1\n"
+                                     "7,a.png,null,11,LSIL,1,1\n")
+    with pytest.raises(RawLayoutError, match=r"d.csv:4: image a.png lists cell_id 11 again \(first at d.csv:2\)"):
+        cric.parse_csv(dup, {"LSIL": "LSIL"})
+    cell = {"cell_id": 1, "bethesda_system": "LSIL", "nucleus_x": 2, "nucleus_y": 1}
+    j = raw_file(tmp_path, "e.json",
+                 json.dumps([{"image_id": 7, "image_name": "a.png", "classifications": [cell, cell]}]))
+    with pytest.raises(RawLayoutError, match=r"classifications\[1\]: image a.png lists cell_id 1 again"):
+        cric.parse_json(j, {"LSIL": "LSIL"})
 
 
 # ====================================================================================================== voc

@@ -40,6 +40,17 @@ class ImageAnn:
     image_doi: str | None
     source: str  # annotation file path
     cells: list[Cell] = field(default_factory=list)
+    seen: dict[int, str] = field(default_factory=dict, repr=False)  # cell_id -> where it was first listed
+
+
+def _add(ann: ImageAnn, cell: Cell) -> None:
+    """Append `cell` to `ann`, refusing a cell_id the image already has: the CRIC platform's export writes each
+    cell's database id (`id_celula`), so a repeated id is a repeated record, which would become a second object."""
+    first = ann.seen.setdefault(cell.cell_id, cell.where)
+    if first != cell.where:
+        raise RawLayoutError(f"{cell.where}: image {ann.image_name} lists cell_id {cell.cell_id} again (first at "
+                             f"{first}); each cell is expected once")
+    ann.cells.append(cell)
 
 
 def _key(text: str) -> str:
@@ -85,9 +96,8 @@ def parse_csv(f: RawFile, label_map: dict[str, str]) -> dict[str, ImageAnn]:
         ann = out.setdefault(name, ImageAnn(image_id, name, _null(doi), f.path))
         if ann.image_id != image_id:
             raise RawLayoutError(f"{where}: image {name} has image_id {image_id}, earlier rows say {ann.image_id}")
-        ann.cells.append(Cell(geometry.integer(cell_id, "cell_id", where), map_label(label_map, label, where), label,
-                              geometry.integer(x, "nucleus_x", where), geometry.integer(y, "nucleus_y", where),
-                              where))
+        _add(ann, Cell(geometry.integer(cell_id, "cell_id", where), map_label(label_map, label, where), label,
+                       geometry.integer(x, "nucleus_x", where), geometry.integer(y, "nucleus_y", where), where))
     return out
 
 
@@ -119,9 +129,9 @@ def parse_json(f: RawFile, label_map: dict[str, str]) -> dict[str, ImageAnn]:
                 raise RawLayoutError(f"{cw}: no {', '.join(missing)}; expected cell_id, bethesda_system, nucleus_x, "
                                      "nucleus_y")
             label = str(c["bethesda_system"])
-            ann.cells.append(Cell(geometry.integer(c["cell_id"], "cell_id", cw), map_label(label_map, label, cw),
-                                  label, geometry.integer(c["nucleus_x"], "nucleus_x", cw),
-                                  geometry.integer(c["nucleus_y"], "nucleus_y", cw), cw))
+            _add(ann, Cell(geometry.integer(c["cell_id"], "cell_id", cw), map_label(label_map, label, cw), label,
+                           geometry.integer(c["nucleus_x"], "nucleus_x", cw),
+                           geometry.integer(c["nucleus_y"], "nucleus_y", cw), cw))
     return out
 
 
