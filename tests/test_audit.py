@@ -13,6 +13,7 @@ import pytest
 from PIL import Image, ImageDraw
 from typer.testing import CliRunner
 
+from cytohub import manifest
 from cytohub.audit import audit, near_pairs, perceptual_hash
 from cytohub.cli import app
 
@@ -36,9 +37,9 @@ def _png(im: Image.Image) -> bytes:
 
 
 def _build(folder, splits: dict[str, list[tuple[str, bytes, str | None]]], corpus: str = "demo"):
-    """A minimal build folder: shards with id, image and group, and a report naming the corpus."""
+    """A minimal build folder: shards with id, image and group, and a report naming the corpus with the
+    manifest of the shards."""
     (folder / "data").mkdir(parents=True)
-    (folder / "build-report.json").write_text(json.dumps({"builder": {"name": corpus}}))
     for split, rows in splits.items():
         table = pa.table({
             "id": [r[0] for r in rows],
@@ -46,6 +47,9 @@ def _build(folder, splits: dict[str, list[tuple[str, bytes, str | None]]], corpu
             "group": [{"patient_id": r[2], "slide_id": None, "fov_id": None} for r in rows],
         })
         pq.write_table(table, folder / "data" / f"{split}-00000-of-00001.parquet")
+    report = {"builder": {"name": corpus}, "cytohub_version": "test", "schema_version": "2",
+              "manifest": manifest.compute(folder)}
+    (folder / "build-report.json").write_text(json.dumps(report))
     return folder
 
 
@@ -130,3 +134,39 @@ def test_audit_of_a_real_build(built, corpus):
     r = audit([built(corpus)])
     assert r.rows == sum(r.rows_per_build.values()) > 0
     assert not r.groups_across_splits  # the engine's grouped splits keep groups together
+
+
+def test_a_folder_given_twice_is_refused(tmp_path):
+    folder = _build(tmp_path / "b", {"train": [("a", _png(_picture(1)), None)]})
+    for args in ([str(folder), str(folder)], [str(folder), str(tmp_path / "b" / ".." / "b")]):
+        result = runner.invoke(app, ["audit", *args])
+        assert result.exit_code == 2 and "are the same folder" in result.output, result.output
+        assert "Traceback" not in result.output
+
+
+def test_audit_reads_a_build_as_its_manifest_lists_it(tmp_path):
+    p = [_png(_picture(i)) for i in range(3)]
+    rows = {"train": [("a", p[0], None), ("b", p[1], None)], "test": [("c", p[2], None)]}
+    folder = _build(tmp_path / "b", rows)
+    assert audit([folder]).rows == 3
+    # a shard that is not the build's (rewritten with a train image in test: leakage the build never had)
+    shard = folder / "data" / "test-00000-of-00001.parquet"
+    pq.write_table(pa.table({"id": ["c"], "image": [{"bytes": p[0], "path": None}],
+                             "group": [{"patient_id": None, "slide_id": None, "fov_id": None}]}), shard)
+    result = runner.invoke(app, ["audit", str(folder)])
+    assert result.exit_code == 2 and "test-00000-of-00001.parquet: missing or changed since the build" in \
+        result.output, result.output
+    # a shard the manifest does not list
+    other = _build(tmp_path / "c", rows)
+    pq.write_table(pq.read_table(other / "data" / "train-00000-of-00001.parquet"),
+                   other / "data" / "extra-00000-of-00001.parquet")
+    result = runner.invoke(app, ["audit", str(other)])
+    assert result.exit_code == 2 and "extra-00000-of-00001.parquet: not in the manifest" in result.output
+    # no report, or a report without a manifest
+    (other / "build-report.json").write_text(json.dumps({"builder": {"name": "demo"}, "cytohub_version": "t",
+                                                        "schema_version": "2"}))
+    result = runner.invoke(app, ["audit", str(other)])
+    assert result.exit_code == 2 and "no manifest" in result.output
+    (other / "build-report.json").unlink()
+    result = runner.invoke(app, ["audit", str(other)])
+    assert result.exit_code == 2 and "no build-report.json" in result.output

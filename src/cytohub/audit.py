@@ -146,13 +146,50 @@ def perceptual_hash(data: bytes, where: str) -> int:
     return int(str(imagehash.phash(im)), 16)
 
 
-def _rows(folder: Path) -> Iterator[tuple[str, str, bytes | None, str | None]]:
-    """(split, id, image bytes, group key) for every row of a build folder, one row group in memory at a time."""
+def build_shards(folder: Path) -> list[Path]:
+    """The Parquet shards of a build (or mix) folder, as its build report's manifest lists them under `data/`
+    (a build's in `data/`, a mix's in `data/<source>/`), each checked against the manifest (size, then sha256).
+    Raises CytohubError naming the folder when it has no report or manifest, when a shard is missing, changed
+    or not listed (an audit of files that are not the build would vouch for something else)."""
+    from cytohub import manifest
+
+    report = manifest.read_report(folder)  # CytohubError naming the file when it is not a build report
+    try:
+        listed = [e for e in manifest.entries(report) if e["path"].startswith("data/")
+                  and e["path"].endswith(".parquet")]
+    except CytohubError as exc:
+        raise CytohubError(f"{folder}: {exc}") from None
+    data = folder / "data"
+    found = {p.relative_to(folder).as_posix() for p in data.rglob("*.parquet")} if data.is_dir() else set()
+    unlisted = sorted(found - {e["path"] for e in listed})
+    if unlisted:
+        raise CytohubError(f"{folder / unlisted[0]}: not in the manifest of {folder / manifest.REPORT}"
+                           f"{f' (and {len(unlisted) - 1} more)' if len(unlisted) > 1 else ''}; the folder is "
+                           "not the build: rebuild it or remove the file")
+    shards = [e for e in listed if SHARD_RE.match(e["path"].rsplit("/", 1)[-1])]
+    if not shards:
+        raise CytohubError(f"{folder}: no Parquet shards under data/; expected a build folder made by "
+                           "`cytohub build` (or `cytohub mix`)")
+    check = manifest.verify(folder, shards, ignore_extra=True)
+    bad = sorted(check.missing + check.changed + [p for p in check.symlinks if p.startswith("data/")])
+    if bad:
+        more = f" (and {len(bad) - 1} more)" if len(bad) > 1 else ""
+        raise CytohubError(f"{folder / bad[0]}: missing or changed since the build (size or sha256 differs from "
+                           f"the manifest of {folder / manifest.REPORT}){more}; rebuild it or restore the files")
+    return sorted(folder / e["path"] for e in shards)
+
+
+def _rows(folder: Path, verify: bool = True) -> Iterator[tuple[str, str, bytes | None, str | None]]:
+    """(split, id, image bytes, group key) for every row of a build folder, one row group in memory at a time.
+    With `verify`, only the shards of the build's manifest, checked against it (`build_shards`); without (a
+    mix being written, before its manifest exists), every shard under `data/`."""
     import pyarrow.parquet as pq
 
     data = folder / "data"
-    # a build's shards lie in data/, a mix's in data/<source>/
-    shards = sorted(p for p in data.rglob("*.parquet") if SHARD_RE.match(p.name)) if data.is_dir() else []
+    if verify:
+        shards = build_shards(folder)
+    else:  # a build's shards lie in data/, a mix's in data/<source>/
+        shards = sorted(p for p in data.rglob("*.parquet") if SHARD_RE.match(p.name)) if data.is_dir() else []
     if not shards:
         raise CytohubError(f"{folder}: no Parquet shards under data/; expected a build folder made by "
                            "`cytohub build` (or `cytohub mix`)")
@@ -220,15 +257,25 @@ def near_pairs(hashes: np.ndarray, threshold: int) -> set[tuple[int, int]]:
 
 
 def audit(folders: list[str | Path], threshold: int = DEFAULT_THRESHOLD,
-          progress: Callable[[int], None] | None = None) -> AuditReport:
+          progress: Callable[[int], None] | None = None, verify: bool = True) -> AuditReport:
     """Audit build folders for exact and near-duplicate images and for groups across splits.
 
-    Raises CytohubError when a folder is not a build folder or `threshold` is outside 0..63."""
+    Each folder is read as its build: the shards its report's manifest lists, checked against it
+    (`build_shards`); `verify=False` reads every shard under `data/` (a mix auditing itself before its
+    manifest is written). Raises CytohubError when a folder is not a build folder (or not its build), a folder
+    is given twice, or `threshold` is outside 0..63."""
     paths = [Path(f) for f in folders]
     if not paths:
         raise CytohubError("no build folder given; expected one or more folders made by `cytohub build`")
     if not 0 <= threshold <= 63:
         raise CytohubError(f"--threshold {threshold}: expected 0..63 bits of the 64-bit pHash")
+    seen: dict[Path, Path] = {}
+    for p in paths:
+        real = p.resolve()
+        if real in seen:
+            raise CytohubError(f"{seen[real]} and {p} are the same folder; give each build once (every image "
+                               "would be its own exact duplicate across builds)")
+        seen[real] = p
     names = _unique_names(paths)
     report = AuditReport([str(p) for p in paths], threshold)
     refs: list[RowRef] = []
@@ -241,7 +288,7 @@ def audit(folders: list[str | Path], threshold: int = DEFAULT_THRESHOLD,
         corpus = _corpus(path)
         group_splits: dict[str, set[str]] = defaultdict(set)
         n = 0
-        for split, rid, data, group in _rows(path):
+        for split, rid, data, group in _rows(path, verify):
             ref = RowRef(name, corpus, split, rid)
             if group:
                 group_splits[group].add(split)
