@@ -677,3 +677,35 @@ def test_card_dataset_info_is_what_datasets_writes(haematology):
         assert json.dumps(info) == json.dumps({"config_name": name, **expected})  # same keys, order, values
     text = (haematology / "README.md").read_text()
     assert str(DatasetCard(text)) == text and "&id" not in text  # as the Hub client writes it; no YAML anchors
+
+
+def test_a_source_without_a_mapped_row_is_refused(built, tmp_path):
+    # bone-marrow's classes are nodes of the hematopoiesis tree: on Bethesda none of its rows has a class, and a
+    # mix naming, citing and licensing it would hold none of it
+    out = tmp_path / "m"
+    code, text = _run_mix("m", "--from", str(built("cccid")), str(built("bone-marrow")), "--taxonomy",
+                          "bethesda-2014", "--out", str(out), "--allow-leakage")
+    n = sum(pq.ParquetFile(p).metadata.num_rows for p in (built("bone-marrow") / "data").glob("*.parquet"))
+    assert code != 0 and "Traceback" not in text
+    assert f"no row of bone-marrow maps to a class of bethesda-2014 at depth 1 ({n:,} other-tree)" in text, text
+    assert "leave it out of --from" in text and not out.exists() and not list(tmp_path.glob(".m.cytohub-*"))
+
+
+def test_arguments_are_checked_before_the_destination(built, tmp_path):
+    out = tmp_path / "m"
+    out.mkdir()
+    (out / "mine.txt").write_text("mine")
+    for args, needle in ((["--taxonomy", "bethesda-2014", "--depth", "0"], "depths 1 to 3"),
+                         (["--taxonomy", "nope"], "is not a taxonomy tree"),
+                         (["--taxonomy", "bethesda-2014", "--audit-threshold", "64"], "expected 0..63")):
+        code, text = _run_mix("m", "--from", str(built("cccid")), *args, "--out", str(out))
+        assert code != 0 and needle in text and "already exists" not in text, text
+    assert (out / "mine.txt").read_text() == "mine"
+    # --out inside a source, or around it, names the source build (not raw data)
+    src = _copy(built("herlev"), tmp_path, "herlev")
+    for dest, needle in ((src / "mixed", "is inside the source build"), (src, "is inside the source build"),
+                         (tmp_path, "contains the source build")):
+        code, text = _run_mix("m", "--from", str(src), "--taxonomy", "bethesda-2014", "--out", str(dest),
+                              "--overwrite")
+        assert code != 0 and needle in text and "raw data" not in text, text
+    assert manifest.verify(src, report(src)["manifest"]).ok

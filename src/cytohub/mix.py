@@ -541,7 +541,7 @@ def mix(name: str | None, sources: Sequence[str | os.PathLike], out: str | os.Pa
         if s.corpus in seen:
             raise CytohubError(f"{seen[s.corpus]} and {s.folder} are both builds of {s.corpus}; give each corpus once")
         seen[s.corpus] = s.folder
-        check_destination(out, s.folder)  # not the source, not inside it, not around it
+        check_destination(out, s.folder, what="the source build")  # not the source, not inside it, not around it
     check_destination(out)
     fake = [s.corpus for s in srcs if s.report.get("synthetic")]
     if fake and len(fake) < len(srcs):
@@ -549,11 +549,11 @@ def mix(name: str | None, sources: Sequence[str | os.PathLike], out: str | os.Pa
         raise CytohubError(f"{', '.join(fake)} built from synthetic raw data and {', '.join(real)} from real data: "
                            "a mix is either synthetic or real (its card, title and push rules say which); mix "
                            "builds of one kind")
-    manifest.check_replace(out, overwrite)  # fail fast; checked again under the destination's lock
     name, rec, tree, depth = resolve(name, recipe, taxonomy, depth, [s.corpus for s in srcs], allow_missing)
     if not 0 <= audit_threshold <= 63:
         raise CytohubError(f"--audit-threshold {audit_threshold}: expected 0..63 bits of the 64-bit pHash")
     cut = Cut(tree, depth)
+    manifest.check_replace(out, overwrite)  # fail fast, after the arguments; checked again under the lock
     srcs.sort(key=lambda s: s.corpus)
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
@@ -666,6 +666,12 @@ def _mix_into(staging: Path, name: str, rec: Recipe | None, cut: Cut, srcs: list
     if not any(p.kept for p in parts):
         raise CytohubError(f"no row of {', '.join(s.corpus for s in srcs)} maps to a class of {cut.tree} at depth "
                            f"{cut.depth}; nothing to mix")
+    for s in srcs:  # a corpus without a row would be named, cited and licensed by a mix that holds none of it
+        if not any(p.kept for p in parts if p.source is s):
+            left = tallies[s.corpus].left_out
+            why = ", ".join(f"{n:,} {reason}" for reason, n in sorted(left.items(), key=lambda kv: -kv[1]))
+            raise CytohubError(f"{s.folder}: no row of {s.corpus} maps to a class of {cut.tree} at depth {cut.depth} "
+                               f"({why}); leave it out of --from")
     # pass 2: read every kept row once more, whole, and write it into its source's shards
     note("writing shards", None)
     written = 0

@@ -29,8 +29,9 @@ LOCK_SUFFIX = ".cytohub.lock"
 
 
 # --------------------------------------------------------------------------------------------- destination
-def check_destination(out: Path, raw: Path | None = None) -> None:
-    """Refuse an `out` that cytohub must not create or replace (see the module docstring). Raises OutputError."""
+def check_destination(out: Path, raw: Path | None = None, what: str = "the raw data") -> None:
+    """Refuse an `out` that cytohub must not create or replace (see the module docstring): `raw` is an input
+    folder `out` must neither be nor lie inside nor contain, named `what` in the message. Raises OutputError."""
     if out.exists() and not out.is_dir():
         raise OutputError(f"--out {out} is a file, not a folder; pass a folder to create, e.g. out/NAME")
     target = Path(os.path.realpath(out))
@@ -43,9 +44,9 @@ def check_destination(out: Path, raw: Path | None = None) -> None:
     if raw is not None and raw.exists():
         rt, ot = Path(os.path.realpath(raw)), target
         if ot == rt or rt in ot.parents:
-            raise OutputError(f"--out {out} is inside the raw data {raw}; pass a folder outside it")
+            raise OutputError(f"--out {out} is inside {what} {raw}; pass a folder outside it")
         if ot in rt.parents:
-            raise OutputError(f"--out {out} contains the raw data {raw}; replacing it would delete the raw data: "
+            raise OutputError(f"--out {out} contains {what} {raw}; replacing it would delete {what}: "
                               "pass another folder")
 
 
