@@ -709,3 +709,13 @@ def test_arguments_are_checked_before_the_destination(built, tmp_path):
                               "--overwrite")
         assert code != 0 and needle in text and "raw data" not in text, text
     assert manifest.verify(src, report(src)["manifest"]).ok
+
+
+def test_summary_line_prints_the_destination_as_given(built, tmp_path):
+    out = tmp_path / "mix [x] é"  # brackets are console markup unless escaped
+    result = runner.invoke(app, ["mix", "m", "--from", str(built("cccid")), "--taxonomy", "bethesda-2014",
+                                 "--out", str(out), "--allow-leakage"])
+    text = "".join(result.output.split())  # the console wraps lines at spaces
+    assert result.exit_code == 0, result.output
+    assert "".join(f"-> {out}".split()) in text and "1configuration," in text, result.output
+    assert (out / "README.md").is_file()

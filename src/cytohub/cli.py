@@ -638,13 +638,16 @@ def mix_(
                          overwrite=overwrite, max_shard_bytes=parse_size(max_shard_size), progress=note)
     if quiet:
         return
+    from rich.markup import escape as rich_escape
+
     r = result.report
     parts = ", ".join(f"{s} {v['num_examples']}" for s, v in r["splits"].items())
     left = sum(sum(s["left_out"].values()) for s in r["sources"])
     out_console.print(f"mixed {r['mix']['name']}: {r['num_rows']} rows ({parts}) from "
                       f"{', '.join(s['corpus'] for s in r['sources'])} on {r['mix']['taxonomy']} depth "
                       f"{r['mix']['depth']} ({len(r['mix']['classes'])} classes), {left} rows left out, "
-                      f"{len(r['configs'])} configurations, {result.seconds:.1f} s -> {result.out}"
+                      f"{len(r['configs'])} configuration{'' if len(r['configs']) == 1 else 's'}, "
+                      f"{result.seconds:.1f} s -> {rich_escape(str(result.out))}"
                       + (" [yellow](synthetic)[/]" if r["synthetic"] else ""), highlight=False)
     leaking = [c for c, v in r["audit"].get("configs", {}).items() if v["pairs"] or v["groups"]]
     if leaking:
