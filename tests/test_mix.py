@@ -719,3 +719,16 @@ def test_summary_line_prints_the_destination_as_given(built, tmp_path):
     assert result.exit_code == 0, result.output
     assert "".join(f"-> {out}".split()) in text and "1configuration," in text, result.output
     assert (out / "README.md").is_file()
+
+
+def test_readme_recipe_table_names_the_classes_of_each_recipe():
+    from cytohub.mix import RECIPES
+
+    readme = (Path(__file__).parents[1] / "README.md").read_text(encoding="utf-8")
+    for rec in RECIPES.values():
+        row = next(line for line in readme.splitlines() if line.startswith(f"| `{rec.name}` |"))
+        cells = [c.strip() for c in row.strip("|").split("|")]
+        assert cells[1] == f"`{rec.tree}`, {rec.depth}", row
+        listed = [c.strip() for c in cells[2].split(" (")[0].split(",")]
+        assert listed == Cut(rec.tree, rec.depth).classes, row
+        assert [c.strip() for c in cells[3].split(",")] == list(rec.corpora), row
