@@ -110,3 +110,17 @@ def test_plain_output_when_not_a_terminal(tmp_path):
             assert not ANSI.search(stream), (args, stream)
             assert "\n\n" not in stream.strip("\n") or args == ["list"], (args, stream)
         assert done.stderr == "", (args, done.stderr)
+
+
+def test_output_into_a_closed_pipe_exits_141_quietly():
+    """`cytohub list --json | head -1` and friends: a reader that went away is not an error (it used to be an
+    'internal error: BrokenPipeError' with a saved traceback for print() output, exit 1 for rich output)."""
+    cytohub = Path(sys.executable).with_name("cytohub")
+    for args in (["list", "--json"], ["list"], ["info", "cccid"]):
+        r, w = os.pipe()
+        os.close(r)  # the reader is gone before cytohub writes anything
+        try:
+            proc = subprocess.run([str(cytohub), *args], stdout=w, stderr=subprocess.PIPE, text=True, timeout=120)
+        finally:
+            os.close(w)
+        assert (proc.returncode, proc.stderr) == (141, ""), (args, proc.returncode, proc.stderr[-500:])

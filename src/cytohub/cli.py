@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import os
+import sys
 import tempfile
 import threading
 import time
@@ -51,18 +53,30 @@ def _hide_flag_types() -> None:
 
 
 _hide_flag_types()
-out_console = Console()
-err_console = Console(stderr=True)
+EXIT_INTERRUPTED, EXIT_TERMINATED, EXIT_INTERNAL, EXIT_BROKEN_PIPE = 130, 143, 70, 141  # 141: 128 + SIGPIPE
+
+
+class _Console(Console):
+    def on_broken_pipe(self) -> None:
+        """Output cut short by a closed pipe (`cytohub list | head -1`): exit 141 quietly, as `friendly` does."""
+        self.quiet = True
+        with contextlib.suppress(OSError):
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        raise SystemExit(EXIT_BROKEN_PIPE)
+
+
+out_console = _Console()
+err_console = _Console(stderr=True)
 
 Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="Print nothing but errors.")]
 
 
-EXIT_INTERRUPTED, EXIT_TERMINATED, EXIT_INTERNAL = 130, 143, 70
 
 
 def friendly(fn):
     """Errors a user can cause are printed as one clear line, without a traceback, with a non-zero exit.
-    Ctrl-C exits 130 and SIGTERM 143, each with one line. Any other exception is a bug: one line, with the
+    Ctrl-C exits 130 and SIGTERM 143, each with one line; output cut short by a closed pipe exits 141 quietly,
+    as a command killed by SIGPIPE does. Any other exception is a bug: one line, with the
     path of the saved traceback, exit 70."""
 
     @functools.wraps(fn)
@@ -79,6 +93,10 @@ def friendly(fn):
             what = "terminated" if isinstance(exc, Terminated) else "interrupted"
             err_console.print(f"[bold red]{what}[/]: nothing was written at the destination")
             raise typer.Exit(EXIT_TERMINATED if isinstance(exc, Terminated) else EXIT_INTERRUPTED) from None
+        except BrokenPipeError:  # the reader of our output went away (`cytohub audit --json | head`): not an error
+            with contextlib.suppress(OSError):  # nothing more reaches the pipe, also not the flush at exit
+                os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            raise typer.Exit(EXIT_BROKEN_PIPE) from None
         except Exception as exc:  # MemoryError and RecursionError included
             errors.release_memory(exc)
             mapped = errors.explain(exc, None)
