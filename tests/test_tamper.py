@@ -272,3 +272,13 @@ def test_full_validate_of_a_clean_build(built):
     v = validate(built("bmt"), full=True)  # every image decoded, load_dataset streaming and not
     assert v.ok, v.problems
     assert v.rows_decoded == sum(v.rows.values()) and v.images_decoded >= v.rows_decoded
+
+
+@pytest.mark.parametrize("name", ["run [2]", "a*b?{c}"])
+def test_a_folder_whose_path_looks_like_a_glob_validates(name, built, tmp_path):
+    """`datasets` reads a folder's path as a glob pattern: 'run [2]/cccid' used to fail validation with
+    'No (supported) data files found' although the build was good (the Hub repo has no such name)."""
+    dest = tmp_path / name / "cccid"
+    shutil.copytree(built("cccid"), dest)
+    assert validate(dest).ok, _problems(dest)
+    assert validate(dest, full=True).ok, _problems(dest, full=True)

@@ -821,7 +821,13 @@ def _stream_back(folder: Path, report: dict) -> dict:
     import pyarrow.parquet as pq
     from datasets import load_dataset
 
-    ds = load_dataset(str(folder), streaming=True)
+    from cytohub.validate import reader_path
+
+    with reader_path(folder) as path:
+        return _stream_ids(folder, load_dataset(str(path), streaming=True), report, pq)
+
+
+def _stream_ids(folder: Path, ds, report: dict, pq) -> dict:
     rows, first, ids_match = 0, "", True
     for split in report["splits"]:
         expected = []

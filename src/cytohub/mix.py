@@ -1176,7 +1176,7 @@ class ValidateHook:
         return resolved
 
     @staticmethod
-    def load_problems(folder: Path, firsts: dict[str, dict[str, str]]) -> list[str]:
+    def load_problems(folder: Path, firsts: dict[str, dict[str, str]], path: Path | None = None) -> list[str]:
         """`datasets.load_dataset(folder, config, streaming=True)` of each holdout configuration reads the first
         id of each of its splits (`firsts`: config -> split -> expected first id). The default configuration
         is read by validate's own load check."""
@@ -1187,7 +1187,7 @@ class ValidateHook:
             try:
                 # the `id` column of each split's first file, read to its end (a scan abandoned part-way can make
                 # pyarrow abort the interpreter at exit; see cytohub.validate)
-                dd = load_dataset(str(folder), config, streaming=True, columns=["id"])
+                dd = load_dataset(str(path or folder), config, streaming=True, columns=["id"])
                 for split, first in splits.items():
                     ds = dd[split]
                     ids = [row["id"] for row in ds.shard(num_shards=ds.num_shards, index=0)]

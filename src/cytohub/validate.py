@@ -253,7 +253,37 @@ def _check_content(v: Validation, folder: Path, progress, full: bool, sample_row
     if loader is not None:
         deferred.append(lambda: loader.result() and [
             v.problem("load", message)
-            for message in _load_problems(folder, ends, full) + _mix_load_problems(mix, folder, firsts)])
+            for message in _reader_problems(folder, ends, full, mix, firsts)])
+
+
+def _reader_problems(folder: Path, ends: dict, full: bool, mix, firsts: dict) -> list[str]:
+    with reader_path(folder) as path:
+        return _load_problems(folder, ends, full, path) + _mix_load_problems(mix, folder, firsts, path)
+
+
+GLOB_CHARS = frozenset("*?[]{}")
+
+
+@contextlib.contextmanager
+def reader_path(folder: Path) -> Iterator[Path]:
+    """A path `datasets.load_dataset` can read `folder` from. `datasets` treats the folder's path as a glob
+    pattern, so a folder whose absolute path has `*?[]{}` in it ("run [2]/cric") is found empty; such a folder
+    is read through a temporary tree of symbolic links to its files (the folder itself is not changed; the
+    files are the same bytes). Yields `folder` itself otherwise."""
+    folder = Path(folder).absolute()
+    if not GLOB_CHARS & set(str(folder)):
+        yield folder
+        return
+    view = Path(tempfile.mkdtemp(prefix="cytohub-read-"))
+    try:
+        for path in sorted(folder.rglob("*")):
+            if path.is_file() and not path.is_symlink():
+                link = view / path.relative_to(folder)
+                link.parent.mkdir(parents=True, exist_ok=True)
+                link.symlink_to(path)
+        yield view
+    finally:
+        shutil.rmtree(view, ignore_errors=True)
 
 
 def _mix_hook(report: dict):
@@ -284,11 +314,11 @@ def _mix_configs(v: Validation, mix, folder: Path, card_path: Path, meta: dict,
     return firsts
 
 
-def _mix_load_problems(mix, folder: Path, firsts: dict[str, dict[str, str]]) -> list[str]:
+def _mix_load_problems(mix, folder: Path, firsts: dict[str, dict[str, str]], path: Path) -> list[str]:
     if not mix or not firsts:
         return []
     with _quiet_datasets():
-        return mix.load_problems(folder, firsts)
+        return mix.load_problems(folder, firsts, path)
 
 
 def _ends(opened: list[_Shard]) -> tuple[str | None, str | None, _Shard | None]:
@@ -644,9 +674,11 @@ def _quiet_datasets() -> Iterator[None]:
             dlog.enable_progress_bar()
 
 
-def _load_problems(folder: Path, ends: dict[str, tuple], full: bool) -> list[str]:
+def _load_problems(folder: Path, ends: dict[str, tuple], full: bool, path: Path | None = None) -> list[str]:
     """Problems found by `datasets.load_dataset` on the folder reading the first and the last row of every
-    split (`ends`: split -> (first id, last id, last shard)), streaming and, with `full`, not streaming."""
+    split (`ends`: split -> (first id, last id, last shard)), streaming and, with `full`, not streaming.
+    `path`: where to read the folder from (`reader_path`); messages name `folder`."""
+    source = str(path or folder)
     from datasets import load_dataset
 
     problems: list[str] = []
@@ -667,7 +699,7 @@ def _load_problems(folder: Path, ends: dict[str, tuple], full: bool) -> list[str
         # without an active exception") in about 1 run in 10. So the fast check streams only the `id` column of
         # each split's first and last file; `full` streams whole rows of those files.
         try:
-            streamed = load_dataset(str(folder), streaming=True, **({} if full else {"columns": ["id"]}))
+            streamed = load_dataset(source, streaming=True, **({} if full else {"columns": ["id"]}))
         except Exception as exc:
             v.problem("load", f"{folder}: datasets.load_dataset(streaming=True) fails: {describe(exc)}")
             return problems
@@ -690,7 +722,7 @@ def _load_problems(folder: Path, ends: dict[str, tuple], full: bool) -> list[str
             return problems
         cache = Path(tempfile.mkdtemp(prefix="cytohub-validate-"))
         try:
-            loaded = load_dataset(str(folder), cache_dir=str(cache))
+            loaded = load_dataset(source, cache_dir=str(cache))
             for split, (first, last, _) in ends.items():
                 ds = loaded[split]
                 if (ds[0]["id"], ds[len(ds) - 1]["id"]) != (first, last):
