@@ -577,9 +577,9 @@ def test_validate_loads_each_holdout_configuration(haematology, tmp_path, monkey
     calls = []
     real = mix_module.ValidateHook.load_problems
 
-    def spy(folder, firsts):
+    def spy(folder, firsts, path=None):
         calls.append(firsts)
-        return real(folder, firsts)
+        return real(folder, firsts, path)
 
     monkeypatch.setattr(mix_module.ValidateHook, "load_problems", staticmethod(spy))
     assert validate(haematology).ok
