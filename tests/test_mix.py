@@ -372,6 +372,20 @@ def test_objects_of_labelled_rows_keep_their_categories():
     rows = transform(t, res, "x", cut, mix_schema(cut.classes)).to_pylist()
     assert [o["category"] for o in rows[0]["objects"]] == ["nucleus", "cytoplasm"] and rows[0]["label"] == 0
     assert [o["category"] for o in rows[1]["objects"]] == ["ASC"] and rows[1]["label"] == -1
+    # the corpus's own categories stay in the row (`extra`), one per object; labelled rows' extra is untouched
+    assert json.loads(rows[1]["extra"]) == {"source_object_categories": ["ASC-H"]} and rows[0]["extra"] is None
+
+
+def test_source_object_categories_join_an_existing_extra():
+    cut = Cut("bethesda-2014", 1)
+    t = _table([{"objects": [_obj("ASC-US"), _obj("HSIL")]}, {"objects": [_obj("LSIL")]}])
+    t = t.set_column(t.schema.get_field_index("extra"), "extra",
+                     pa.array(['{"crowd_objects": []}', None], t.schema.field("extra").type))
+    res = outcome(t, cut, ObjectMap(registry.get("cric"), cut))
+    rows = transform(t, res, "x", cut, mix_schema(cut.classes)).to_pylist()
+    assert [o["category"] for o in rows[0]["objects"]] == ["ASC", "HSIL"]
+    assert json.loads(rows[0]["extra"]) == {"crowd_objects": [], "source_object_categories": ["ASC-US", "HSIL"]}
+    assert json.loads(rows[1]["extra"]) == {"source_object_categories": ["LSIL"]}
 
 
 def test_taxonomy_cut():

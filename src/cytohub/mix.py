@@ -18,7 +18,8 @@ The output is a build folder in the Hub layout:
   harmonized node, a node of another tree, a node above the depth that has finer classes below it (a row
   labelled only `ASC` cannot be called ASC-US at depth 2). Rows without an image label (detection corpora
   such as CRIC, `label` -1) are kept when every one of their objects maps: each object's category becomes
-  its category's harmonized node (the builder's `object_labels`) cut at depth N, and `label` stays -1. Objects
+  its category's harmonized node (the builder's `object_labels`) cut at depth N, and `label` stays -1; the
+  corpus's own categories stay in `extra.source_object_categories` (one per object, in order). Objects
   of labelled rows (e.g. SIPaKMeD's nucleus and cytoplasm outlines) keep their own categories;
 * configurations in the card (`configs` with `data_files`): `default` (every source, every split) and, for
   each source S, `holdout-S`: train and validation from the other sources' `train` and `validation` splits,
@@ -406,9 +407,28 @@ def transform(table: pa.Table, res: Outcome, source: str, cut: Cut, schema: pa.S
         offsets = pc.subtract(objs.offsets, objs.offsets[0])
         cols["objects"] = pa.ListArray.from_arrays(offsets, struct, type=objs.type,
                                                    mask=objs.is_null() if objs.null_count else None)
+        if renamed.any():
+            cols["extra"] = _keep_source_categories(cols["extra"], children[0], offsets.to_numpy(),
+                                                    np.unique(res.obj_parent[renamed]))
     cols[SOURCE_COLUMN] = pa.array([source] * table.num_rows, pa.string())
     out = pa.Table.from_arrays([cols[f.name] for f in schema], schema=schema)
     return out if res.keep.all() else out.filter(pa.array(res.keep))
+
+
+def _keep_source_categories(extra: pa.Array, categories: pa.Array, offsets: np.ndarray,
+                            rows: np.ndarray) -> pa.Array:
+    """`extra` with `source_object_categories` (the corpus's own category of each object, in `objects` order)
+    added to each of `rows`, whose objects' categories the mix replaced by its classes: the original stays in
+    the row, as `label_path` keeps a row's own label. A row's `extra` that is not a JSON object is kept under
+    `extra`."""
+    values = extra.to_pylist()
+    names = categories.to_pylist()
+    for r in rows.tolist():
+        old = json.loads(values[r]) if values[r] else {}
+        new = dict(old) if isinstance(old, dict) else {"extra": old}
+        new["source_object_categories"] = names[offsets[r]:offsets[r + 1]]
+        values[r] = json.dumps(new, sort_keys=True, ensure_ascii=False, allow_nan=False)
+    return pa.array(values, extra.type)
 
 
 def row_nbytes(table: pa.Table) -> np.ndarray:

@@ -221,7 +221,8 @@ def _body(r: dict[str, Any]):
                  if any(r["splits"][s]["objects"].get(c) for s in splits)]
         yield ("## Objects of rows without an image label\n\nRows of detection corpora have no image label "
                "(`label` -1); they are kept when every object maps, and each object's `category` is then its "
-               "category's harmonized node cut at the same depth (a class of this mix). Objects per class:\n\n"
+               "category's harmonized node cut at the same depth (a class of this mix); the corpus's own "
+               "categories stay in `extra` (`source_object_categories`, one per object). Objects per class:\n\n"
                + _table(["category", *splits], table))
 
     table = []
