@@ -14,7 +14,7 @@ from PIL import Image, ImageDraw
 from typer.testing import CliRunner
 
 from cytohub import manifest
-from cytohub.audit import audit, near_pairs, perceptual_hash
+from cytohub.audit import _PairLimit, audit, near_pairs, perceptual_hash
 from cytohub.cli import app
 
 runner = CliRunner()
@@ -170,3 +170,22 @@ def test_audit_reads_a_build_as_its_manifest_lists_it(tmp_path):
     (other / "build-report.json").unlink()
     result = runner.invoke(app, ["audit", str(other)])
     assert result.exit_code == 2 and "no build-report.json" in result.output
+
+
+def test_too_many_duplicate_pairs_is_one_line_not_an_exhausted_memory(tmp_path, monkeypatch):
+    """k copies of one image are k(k-1)/2 pairs (10,000 blank tiles: 50 million): the count is known before any
+    pair is made, and over CYTOHUB_AUDIT_MAX_PAIRS the audit stops with one line naming the largest set."""
+    blank, other = _png(Image.new("RGB", (32, 32), (255, 255, 255))), _png(_picture(1))
+    folder = _build(tmp_path / "tiles", {"train": [(f"t{i}", blank, None) for i in range(6)] + [("x", other, None)]})
+    monkeypatch.setenv("CYTOHUB_AUDIT_MAX_PAIRS", "14")
+    result = runner.invoke(app, ["audit", str(folder)])
+    assert result.exit_code == 2 and "Traceback" not in result.output
+    assert "15 exact duplicate image pairs, over the 14 an audit lists (the largest set is 6 copies of one " \
+           "image, e.g. tiles/train/t0)" in " ".join(result.output.split())
+    monkeypatch.setenv("CYTOHUB_AUDIT_MAX_PAIRS", "15")
+    assert audit([folder]).count("within split", exact=True) == 15
+    # near pairs among distinct hashes are bounded too (the limit is checked before they are expanded)
+    hashes = np.array([0, 1, 2, 3, 1 << 40, 3 << 40], dtype=np.uint64)  # six hashes, all within 4 bits
+    assert len(near_pairs(hashes, 4)) == 15 == len(near_pairs(hashes, 4, limit=15))
+    with pytest.raises(_PairLimit):
+        near_pairs(hashes, 4, limit=10)

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import re
 from collections import defaultdict
 from collections.abc import Callable, Iterator
@@ -212,8 +213,36 @@ def _corpus(folder: Path) -> str:
         return folder.name
 
 
-def near_pairs(hashes: np.ndarray, threshold: int) -> set[tuple[int, int]]:
-    """Index pairs (i < j) of 64-bit hashes (uint64 array) within `threshold` differing bits.
+PAIR_BYTES = 200  # memory per listed pair, measured order of magnitude (Pair, its set entry, its JSON record)
+
+
+def max_pairs() -> int:
+    """Most duplicate pairs an audit lists (`CYTOHUB_AUDIT_MAX_PAIRS`, default 2,000,000: about 400 MB). k copies
+    of one image are k(k-1)/2 pairs, so a corpus of repeated blank tiles could otherwise exhaust memory."""
+    text = os.environ.get("CYTOHUB_AUDIT_MAX_PAIRS", "").strip().replace("_", "")
+    if not text:
+        return 2_000_000
+    if not text.isascii() or not text.isdigit():
+        raise CytohubError(f"CYTOHUB_AUDIT_MAX_PAIRS={text!r}: expected a whole number of pairs")
+    return int(text)
+
+
+class _PairLimit(Exception):
+    def __init__(self, pairs: int, largest: int, example: int) -> None:
+        self.pairs, self.largest, self.example = pairs, largest, example
+
+
+def _too_many_pairs(paths: list[Path], pairs: int, limit: int, largest: int, example: RowRef,
+                    kind: str) -> CytohubError:
+    return CytohubError(
+        f"{', '.join(map(str, paths))}: {pairs:,} {kind} duplicate image pairs, over the {limit:,} an audit lists "
+        f"(the largest set is {largest:,} copies of one image, e.g. {example}); each pair takes about "
+        f"{PAIR_BYTES} bytes of memory: set CYTOHUB_AUDIT_MAX_PAIRS to raise the limit")
+
+
+def near_pairs(hashes: np.ndarray, threshold: int, limit: int | None = None) -> set[tuple[int, int]]:
+    """Index pairs (i < j) of 64-bit hashes (uint64 array) within `threshold` differing bits. With `limit`,
+    raises before expanding more than `limit` pairs (an internal signal that `audit` turns into its error).
 
     Multi-index hashing: the 64 bits are cut into threshold + 1 blocks; by the pigeonhole principle two hashes
     within the threshold agree exactly on at least one block, so only rows sharing a block value are compared.
@@ -244,6 +273,14 @@ def near_pairs(hashes: np.ndarray, threshold: int) -> set[tuple[int, int]]:
                 for b in np.flatnonzero(dist <= threshold).tolist():
                     u, v = int(idx[a]), int(idx[a + 1 + b])
                     candidate.add((min(u, v), max(u, v)))
+            if limit is not None and len(candidate) > limit:  # many distinct but near hashes
+                raise _PairLimit(len(candidate), e - s, members[int(idx[0])][0])
+    if limit is not None:
+        total = sum(len(members[u]) * len(members[v]) for u, v in candidate) \
+            + sum(len(m) * (len(m) - 1) // 2 for m in members.values())
+        if total > limit:
+            big = max(members.values(), key=len)
+            raise _PairLimit(total, len(big), big[0])
     pairs: set[tuple[int, int]] = set()
     for u, v in candidate:  # expand unique hashes back to rows
         for i in members[u]:
@@ -313,6 +350,11 @@ def audit(folders: list[str | Path], threshold: int = DEFAULT_THRESHOLD,
     by_sha: dict[bytes, list[int]] = defaultdict(list)
     for i, sha in enumerate(shas):
         by_sha[sha].append(i)
+    pair_limit = max_pairs()
+    biggest = max(by_sha.values(), key=len, default=[])
+    n_exact = sum(len(rows) * (len(rows) - 1) // 2 for rows in by_sha.values())
+    if n_exact > pair_limit:
+        raise _too_many_pairs(paths, n_exact, pair_limit, len(biggest), refs[biggest[0]], "exact")
     exact: set[tuple[int, int]] = set()
     for rows in by_sha.values():
         for a in range(len(rows)):
@@ -321,7 +363,12 @@ def audit(folders: list[str | Path], threshold: int = DEFAULT_THRESHOLD,
                 report.pairs.append(Pair(refs[rows[a]], refs[rows[b]], 0, True))
     if hashed:
         arr = np.array(phashes, dtype=np.uint64)
-        for a, b in sorted(near_pairs(arr, threshold)):
+        try:
+            near = near_pairs(arr, threshold, pair_limit)
+        except _PairLimit as exc:
+            raise _too_many_pairs(paths, exc.pairs, pair_limit, exc.largest, refs[hashed[exc.example]],
+                                  "near") from None
+        for a, b in sorted(near):
             i, j = hashed[a], hashed[b]
             if (i, j) in exact:
                 continue
