@@ -21,6 +21,36 @@ def _on_sigterm(signum, frame) -> None:
 
 
 def main() -> None:
+    """Run the command line and end the process with its exit status. Python's own exit handlers run (thread
+    pools joined, temporary folders removed, output flushed), then the process ends without the interpreter's
+    final teardown: pyarrow's C++ thread pools, torn down while a background task is still finishing, abort the
+    process at that point ("terminate called without an active exception") in a small share of runs, which
+    turned successful commands into exit 134."""
+    try:
+        _run()
+    except SystemExit as exc:
+        code = exc.code
+    else:
+        code = 0
+    if code is not None and not isinstance(code, int):  # SystemExit("message"): printed, status 1
+        sys.stderr.write(f"{code}\n")
+        code = 1
+    _exit(code or 0)
+
+
+def _exit(code: int) -> None:
+    import atexit
+    import contextlib
+    import os
+
+    atexit._run_exitfuncs()
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(OSError, ValueError):  # a closed pipe or stream: nothing more can be written
+            stream.flush()
+    os._exit(code)
+
+
+def _run() -> None:
     try:
         signal.signal(signal.SIGTERM, _on_sigterm)
         warnings.filterwarnings("error", message=r"Image size \(\d+ pixels\) exceeds limit")
