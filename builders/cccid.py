@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from collections import defaultdict
 from collections.abc import Iterator
+from functools import lru_cache
 from pathlib import Path
 
 from cytohub import layout, synth
@@ -66,10 +67,12 @@ _BY_NUM = {num: (cat, name) for num, cat, name in CELL_TYPES}
 _CAT_KEYS = {letters_key(c): c for c in CATEGORIES}
 
 
+@lru_cache(maxsize=4096)  # called for every folder of every file's path (7,029 files x 5 parts): names repeat
 def _category_of(folder: str) -> str | None:
     return _CAT_KEYS.get(letters_key(folder))
 
 
+@lru_cache(maxsize=4096)
 def _cell_type_of(folder: str) -> int | None:
     key = _norm(folder)
     if key in _BY_NAME:
