@@ -497,6 +497,7 @@ class RawTree:
         self._entries = 0
         self.absent_parts: list[dict[str, str]] = []  # declared parts of the download not present (note_absent)
         self._pending_unpack: dict = {}  # vpath -> Future of an archive being unpacked in the background
+        self._sha256_done: dict[str, str] = {}  # disk path -> sha256 of a user's archive, hashed while unpacking
         self._tmp_lock = threading.Lock()
         self._cancel = threading.Event()  # set when the tree is closed or an unpack fails: unpack threads stop
         self._reserved = 0  # bytes promised to the temporary folder
@@ -608,8 +609,8 @@ class RawTree:
     def _add_input(self, disk: Path, vpath: str, archive: bool) -> None:
         entry = {"path": vpath, "size": disk.stat().st_size, "sha256": None}
         self._archive_inputs.append(entry)
-        if archive:  # archives are hashed now (their checksums are what publishers list)
-            entry["sha256"] = _sha256_file(disk, vpath)
+        if archive:  # archives are hashed now (their checksums are what publishers list), or while they unpacked
+            entry["sha256"] = self._sha256_done.pop(str(disk), None) or _sha256_file(disk, vpath)
             expected = self._known.get(vpath.rsplit("/", 1)[-1].lower()) or self._known.get(disk.name.lower())
             if expected and expected != entry["sha256"]:
                 raise RawFileError(
@@ -806,6 +807,12 @@ class RawTree:
                 for disk, vpath in todo:
                     self._pending_unpack[vpath] = pool.submit(self._unpack, disk, vpath, archive_kind(vpath))
             try:
+                for disk, vpath in sorted(found):  # while the archives unpack: hash them (hashlib frees the GIL)
+                    if self._cancel.is_set() or any(f.done() and f.exception() is not None
+                                                    for f in self._pending_unpack.values()):
+                        break
+                    with contextlib.suppress(OSError, CytohubError):  # _add_input hashes again and says why
+                        self._sha256_done[str(disk)] = _sha256_file(disk, vpath)
                 for fut in self._pending_unpack.values():  # surface the first error before scanning
                     if fut.exception() is not None:
                         break
