@@ -26,6 +26,7 @@ import math
 import os
 import shutil
 import tempfile
+import threading
 import time
 import uuid
 from collections.abc import Callable
@@ -46,7 +47,7 @@ from cytohub.output import DestinationLock, check_destination, check_tmp_dir, fr
 from cytohub.raw import RawTree
 from cytohub.rows import RowMaker
 from cytohub.schema import SCHEMA_VERSION
-from cytohub.spool import ChunkResult, Ledger, RowPipeline, default_num_proc, read_segment
+from cytohub.spool import ChunkResult, Ledger, RowPipeline, default_num_proc, preload, read_segment
 from cytohub.synth import MARKER
 from cytohub.writer import ShardPlan, SplitWriter, compression_pays, parquet_options, plan_shards
 
@@ -207,6 +208,7 @@ def _failure(exc: BaseException, builder: Builder, out: Path, staging: Path, tmp
 def _build_into(builder: Builder, raw_path: Path, staging: Path, ratios: dict[str, float] | None, seed: int,
                 max_shard_bytes: int, tmp_dir, note, num_proc: int = 1, num_shards: int | None = None,
                 allow_partial: bool = False) -> dict[str, Any]:
+    preload()  # pyarrow's pandas support and the card's imports load while the raw data are opened and unpacked
     schema = storage_schema(builder.class_names())
     ledger = Ledger()
     image_stats = images.ImageStats()
@@ -243,7 +245,7 @@ def _build_into(builder: Builder, raw_path: Path, staging: Path, ratios: dict[st
 
     split_of, split_names, split_mode = _assign_splits(builder, ledger, ratios, seed)
     split_of, split_names, empty_splits = _drop_empty_splits(split_of, split_names)
-    samples, image_mark = _collect_samples(builder, ledger)
+    sample_rows, image_mark = _sample_rows(builder, ledger)  # read before pass 2 deletes the spool
     if marker is None and image_mark is not None:  # marked images inside archives that carry no mark
         marker = {**image_mark, "found_in": "images", "scales": [image_mark["scale"]]}
     names = builder.class_names()
@@ -258,12 +260,14 @@ def _build_into(builder: Builder, raw_path: Path, staging: Path, ratios: dict[st
     schema = schema.with_metadata({**(schema.metadata or {}), b"cytohub": json.dumps(
         {"builder": builder.name, "synthetic": marker is not None}, sort_keys=True).encode()})
     note("writing shards", None)
+    drawing = _Background(_offer_samples, builder, sample_rows)  # thumbnails decode beside pass 2
     shards, writers = _write_shards(staging, ledger, split_of, split_names, schema, max_shard_bytes, num_shards)
 
     stats = _statistics(builder, ledger, split_of, split_names, writers, shards)
     for st in stats["splits"].values():  # the card's download_size, as push_to_hub reports it
         st["parquet_bytes"] = sum((staging / "data" / f).stat().st_size for f in st["shards"])
     note("drawing figures", None)
+    samples = drawing.result()
     assets = samples.write(staging / "assets", stats["splits"])
     report = {
         "cytohub_version": __version__,
@@ -350,12 +354,49 @@ def pc_index_in(values, names: list[str]) -> np.ndarray:
     return np.asarray(idx.to_numpy(zero_copy_only=False), dtype=np.int8)
 
 
-def _collect_samples(builder: Builder, ledger: Ledger) -> tuple[figures.SampleCollector, dict | None]:
-    """The sample figures' rows, read back from the spool. The collector keeps, per class, the rows with the
-    smallest `figures.sample_priority(id)` and, per object category, crops from the rows with the smallest
-    `figures.crop_priority(id)`; offering just those rows (and the first focal stack) gives the collector
-    exactly what offering every row would, without reading the whole spool again. Also returns the synthetic
-    mark (`cytohub.synth`) the first of these rows' images carries, if any."""
+class _Background:
+    """`fn(*args)` run on a thread (pass 2 and the sample thumbnails overlap: pyarrow and Pillow release the GIL while
+    they encode and decode). `result()` waits for it; an exception it raised is raised again there, with the raw
+    file it was reading recorded (`errors.reading`) so that the build's error names it as before."""
+
+    def __init__(self, fn: Callable[..., Any], *args: Any) -> None:
+        self._value: Any = None
+        self._exc: BaseException | None = None
+        self._where: str | None = None
+        self._thread = threading.Thread(target=self._run, args=(fn, *args), name="cytohub-figures", daemon=True)
+        self._thread.start()
+
+    def _run(self, fn: Callable[..., Any], *args: Any) -> None:
+        try:
+            self._value = fn(*args)
+        except BaseException as exc:  # noqa: BLE001 (raised again by result())
+            self._exc, self._where = exc, errors.last_read()
+
+    def result(self) -> Any:
+        self._thread.join()
+        if self._exc is not None:
+            errors.reading(self._where)
+            exc, self._exc = self._exc, None
+            raise exc
+        return self._value
+
+
+def _offer_samples(builder: Builder, rows: list[dict]) -> figures.SampleCollector:
+    """A sample collector offered `rows` (from `_sample_rows`), in their order."""
+    samples = figures.SampleCollector(builder)
+    for row in rows:
+        errors.reading(row["source_path"] or row["id"])  # a library error while drawing names this row's files
+        samples.offer(row)
+    errors.reading(None)
+    return samples
+
+
+def _sample_rows(builder: Builder, ledger: Ledger) -> tuple[list[dict], dict | None]:
+    """The sample figures' rows, read back from the spool, in row order. The collector keeps, per class, the
+    rows with the smallest `figures.sample_priority(id)` and, per object category, crops from the rows with the
+    smallest `figures.crop_priority(id)`; offering just those rows (and the first focal stack) gives the
+    collector exactly what offering every row would, without reading the whole spool again. Also returns the
+    synthetic mark (`cytohub.synth`) the first of these rows' images carries, if any."""
     labels = ledger.label
     per_class = figures.PER_CLASS if builder.labels else figures.UNLABELLED_SAMPLES
     wanted: set[int] = set()
@@ -384,16 +425,13 @@ def _collect_samples(builder: Builder, ledger: Ledger) -> tuple[figures.SampleCo
     stacks = np.flatnonzero(ledger.planes > 1)
     if len(stacks):
         wanted.add(int(stacks[0]))
-    samples = figures.SampleCollector(builder)
+    rows = ledger.fetch_rows(sorted(wanted))
     mark = None
-    for row in ledger.fetch_rows(sorted(wanted)):
-        errors.reading(row["source_path"] or row["id"])  # a library error while drawing names this row's files
-        samples.offer(row)
+    for row in rows:
         for img in (row["image"], row["mask"], *row["focal_stack"]):
             if mark is None and img is not None and img.get("bytes"):
                 mark = synth.find_mark(img["bytes"])
-    errors.reading(None)
-    return samples, mark
+    return rows, mark
 
 
 def _write_shards(staging: Path, ledger: Ledger, split_of: np.ndarray, split_names: list[str], schema,

@@ -17,6 +17,7 @@ each one once its rows are in their shards).
 from __future__ import annotations
 
 import os
+import threading
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
@@ -45,6 +46,37 @@ _LEDGER_TYPES = {"labels": np.int32, "planes": np.int32, "masks": np.bool_, "ima
 _LEDGER_NAMES = {"labels": "label", "planes": "planes", "masks": "mask", "images": "image", "nbytes": "nbytes"}
 
 _STATE: dict[str, Any] = {}  # set in the parent before workers fork: maker, schema, splits
+
+
+_preloading: threading.Thread | None = None
+
+
+def preload() -> None:
+    """Start loading, on a background thread, what a build imports late and what takes long to import: pyarrow's
+    pandas support (pyarrow imports pandas the first time it converts a Python list, about 0.2 s of CPU, which a
+    build otherwise pays after a download's archives are unpacked, one core idle) and the card's modules. Called
+    when a build starts, so that this overlaps with opening and unpacking the raw data. `RowPipeline` waits for
+    it before it forks its workers (a fork while another thread imports could leave a held import lock in the
+    child); the workers inherit what it loaded. A failure here is ignored: the same import fails again where it
+    is needed, with its real error."""
+    global _preloading
+    if _preloading is None:
+        _preloading = threading.Thread(target=_preload, name="cytohub-preload", daemon=True)
+        _preloading.start()
+
+
+def _preload() -> None:
+    try:
+        pa.array([0])  # pyarrow's check for pandas (imports it when it is installed)
+        import cytohub.card  # noqa: F401  (huggingface_hub's card data)
+    except Exception:  # noqa: S110 (see preload)
+        pass
+
+
+def wait_preload() -> None:
+    """Wait until `preload`'s thread (if any) has finished."""
+    if _preloading is not None:
+        _preloading.join()
 
 
 def default_num_proc() -> int:
@@ -308,6 +340,7 @@ class RowPipeline:
         if num_proc > 1:
             import multiprocessing
 
+            wait_preload()  # no fork while another thread imports
             ctx = multiprocessing.get_context("fork")  # workers inherit the builder and schema as they are
             self._pool = ProcessPoolExecutor(num_proc, mp_context=ctx, initializer=errors.worker_signals)
 
