@@ -8,7 +8,10 @@ Compares, in one run, wall time and peak RSS (each variant in its own process) o
           datasets.Dataset.from_generator over the image lists (focal stacks as lists of images, bytes
           embedded so the Parquet is self-contained, like cytohub's), then Dataset.to_parquet
 Targets (issue 11): cytohub <= 1.3x floor, >= 2.5x faster than naive. Variants alternate within each repeat
-and the best of each is kept (this machine is shared: its speed drifts).
+and the best of each is kept (this machine is shared: its speed drifts). cytohub's own modules are compiled to
+bytecode first, as installing a package does: an editable install run with PYTHONDONTWRITEBYTECODE set would
+compile them again in every run (about 0.3 s of CPU), which the installed libraries that the floor and the naive
+way use never pay.
 
 Usage: python benchmarks/build_cccid.py [--work DIR] [--repeat N]
 Prints a table and writes benchmarks/results/build_cccid.json.
@@ -111,6 +114,17 @@ def naive(raw: Path, out: Path) -> None:
 
 
 # ----------------------------------------------------------------------------------- driver
+def _compile_cytohub() -> None:
+    """Byte-compile cytohub's packages (`__pycache__` beside the sources), as `pip install` does."""
+    import compileall
+
+    import cytohub
+    import cytohub.builders
+
+    for folder in [*cytohub.__path__, *cytohub.builders.__path__]:
+        compileall.compile_dir(folder, quiet=1)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--work", type=Path, default=HERE / "results" / "work")
@@ -133,6 +147,7 @@ def main() -> None:
         registry.get("cccid").synthesize(raw, scale="full", seed=0)
         print(f"synthesized full-scale CCCID in {time.perf_counter() - t0:.1f} s", file=sys.stderr)
     raw_mb = sum(p.stat().st_size for p in raw.glob("*.7z")) / 1e6
+    _compile_cytohub()
     cytohub = str(Path(sys.executable).with_name("cytohub"))
     results: dict[str, list[tuple[float, float, float]]] = {"floor": [], "cytohub": [], "naive": []}
     load = [os.getloadavg()[0]]
