@@ -261,7 +261,11 @@ def _build_into(builder: Builder, raw_path: Path, staging: Path, ratios: dict[st
         {"builder": builder.name, "synthetic": marker is not None}, sort_keys=True).encode()})
     note("writing shards", None)
     drawing = _Background(_offer_samples, builder, sample_rows)  # thumbnails decode beside pass 2
-    shards, writers = _write_shards(staging, ledger, split_of, split_names, schema, max_shard_bytes, num_shards)
+    try:
+        shards, writers = _write_shards(staging, ledger, split_of, split_names, schema, max_shard_bytes, num_shards)
+    except BaseException:
+        drawing.join()
+        raise
 
     stats = _statistics(builder, ledger, split_of, split_names, writers, shards)
     for st in stats["splits"].values():  # the card's download_size, as push_to_hub reports it
@@ -363,7 +367,7 @@ class _Background:
         self._value: Any = None
         self._exc: BaseException | None = None
         self._where: str | None = None
-        self._thread = threading.Thread(target=self._run, args=(fn, *args), name="cytohub-figures", daemon=True)
+        self._thread = threading.Thread(target=self._run, args=(fn, *args), name="cytohub-figures")
         self._thread.start()
 
     def _run(self, fn: Callable[..., Any], *args: Any) -> None:
@@ -371,6 +375,10 @@ class _Background:
             self._value = fn(*args)
         except BaseException as exc:  # noqa: BLE001 (raised again by result())
             self._exc, self._where = exc, errors.last_read()
+
+    def join(self) -> None:
+        """Wait for the thread (a failing build leaves no thread decoding while it unwinds)."""
+        self._thread.join()
 
     def result(self) -> Any:
         self._thread.join()

@@ -61,7 +61,7 @@ def preload() -> None:
     is needed, with its real error."""
     global _preloading
     if _preloading is None:
-        _preloading = threading.Thread(target=_preload, name="cytohub-preload", daemon=True)
+        _preloading = threading.Thread(target=_preload, name="cytohub-preload")  # not a daemon: never cut mid-import
         _preloading.start()
 
 
