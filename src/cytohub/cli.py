@@ -587,7 +587,8 @@ def audit(
     quiet: Quiet = False,
 ) -> None:
     """Find exact and near-duplicate images within a split, across splits and across builds, and groups in
-    more than one split. Exit 1 on leakage across splits."""
+    more than one split. Exit 1 on leakage across splits. At most 2,000,000 duplicate pairs are listed
+    (CYTOHUB_AUDIT_MAX_PAIRS raises it)."""
     for folder in folders:
         if not folder.is_dir():
             raise CytohubError(f"{folder} is not a folder; expected a build folder made by `cytohub build`")
