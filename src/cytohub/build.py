@@ -82,6 +82,19 @@ def _staging_for(out: Path) -> Path:
     return out.parent / f".{out.name}.cytohub-{os.getpid()}-{uuid.uuid4().hex[:8]}"
 
 
+def move_into_place(staging: Path, out: Path) -> None:
+    """Put a finished staging folder at `out` (same file system): renamed into place, an existing `out` (already
+    checked to be a build folder that may be replaced) renamed aside first and removed after, so `out` is at
+    every moment either the old build or the new one."""
+    if out.exists():
+        trash = out.parent / f".{out.name}.cytohub-old-{uuid.uuid4().hex[:8]}"
+        os.replace(out, trash)
+        os.replace(staging, out)
+        shutil.rmtree(trash, ignore_errors=True)
+    else:
+        os.replace(staging, out)
+
+
 def _remove_stale_staging(out: Path) -> None:
     """Staging folders of builds that were killed (their process is gone) are removed."""
     for p in out.parent.glob(f".{out.name}.cytohub-*"):
@@ -150,13 +163,7 @@ def build(builder: Builder, raw: str | os.PathLike, out: str | os.PathLike, *, s
         try:
             report = _build_into(builder, raw, staging, ratios, seed, max_shard_bytes, tmp_dir, note,
                                  num_proc or default_num_proc(), num_shards, allow_partial)
-            if out.exists():
-                trash = out.parent / f".{out.name}.cytohub-old-{uuid.uuid4().hex[:8]}"
-                os.replace(out, trash)
-                os.replace(staging, out)
-                shutil.rmtree(trash, ignore_errors=True)
-            else:
-                os.replace(staging, out)
+            move_into_place(staging, out)
         except BaseException as exc:
             errors.release_memory(exc)  # out of memory: free what the failed frames hold before anything else
             failure = _failure(exc, builder, out, staging, tmp_dir)  # before removing staging (free space)

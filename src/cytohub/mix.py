@@ -67,7 +67,6 @@ import os
 import re
 import shutil
 import time
-import uuid
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -80,7 +79,13 @@ import pyarrow.parquet as pq
 
 from cytohub import __version__, manifest, registry
 from cytohub.audit import DEFAULT_THRESHOLD, SHARD_RE
-from cytohub.build import DEFAULT_MAX_SHARD_BYTES, _remove_stale_staging, _staging_for, write_report
+from cytohub.build import (
+    DEFAULT_MAX_SHARD_BYTES,
+    _remove_stale_staging,
+    _staging_for,
+    move_into_place,
+    write_report,
+)
 from cytohub.builder import REDISTRIBUTION, Builder
 from cytohub.encode import storage_schema
 from cytohub.errors import CytohubError, OutputError, disk_cause, os_reason
@@ -628,13 +633,7 @@ def _mix_staged(staging: Path, out: Path, name: str, rec: Recipe | None, cut: Cu
             (staging / file_name).write_text(text, encoding="utf-8")
         report["manifest"] = manifest.compute(staging, exclude=(REPORT,))  # every file written, the card included
         write_report(staging / REPORT, report)
-        if out.exists():
-            trash = out.parent / f".{out.name}.cytohub-old-{uuid.uuid4().hex[:8]}"
-            os.replace(out, trash)
-            os.replace(staging, out)
-            shutil.rmtree(trash, ignore_errors=True)
-        else:
-            os.replace(staging, out)
+        move_into_place(staging, out)
     except BaseException as exc:
         hashing.cancel()
         shutil.rmtree(staging, ignore_errors=True)
