@@ -598,6 +598,23 @@ def test_zip_beside_its_unzipped_copy(tmp_path):
         assert "annotations.zip" not in {i["path"] for i in tree.input_hashes()}
 
 
+def test_zip_unzipped_into_its_own_folder(tmp_path):
+    """`unzip x.zip` in place writes the members beside the zip under their own top folder, whose name need
+    not be the zip's (bone-marrow-cell-classification.zip holds bone_marrow_cell_dataset/ and a CSV)."""
+    raw = tmp_path / "raw"
+    files = [("abbreviations.csv", b"ABE;x\n"), ("cells/ABE/ABE_00001.jpg", b"jpg1"), ("cells/ART/a.jpg", b"jpg2")]
+    synth.write_zip(raw / "download.zip", files)
+    for name, data in files:
+        synth.write_bytes(raw / name, data)
+    synth.write_zip(raw / "other.zip", [("cells/ABE/ABE_00001.jpg", b"jpg1"), ("extra.txt", b"e")])  # not a copy
+    with RawTree(raw, tmp_dir=tmp_path) as tree:
+        assert tree.set_aside == {
+            "download.zip": "its unpacked copy abbreviations.csv, cells/ lies beside it and is used instead"}
+        assert sorted(f.path for f in tree.files()) == [
+            "abbreviations.csv", "cells/ABE/ABE_00001.jpg", "cells/ART/a.jpg", "other.zip/cells/ABE/ABE_00001.jpg",
+            "other.zip/extra.txt"]
+
+
 def test_unpack_folders_of_killed_runs_are_removed(tmp_path):
     dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
     stale = tmp_path / f"cytohub-raw-{int(dead.stdout)}-abcd1234"

@@ -624,6 +624,12 @@ class RawTree:
         on_disk = {v: d for d, v, _ in found}
         dirs = {v.rsplit("/", 1)[0] for v in on_disk if "/" in v}
         dirs |= {d.rsplit("/", i)[0] for d in list(dirs) for i in range(1, d.count("/") + 1)}
+        loose: dict[str, bool] = {}  # folder ('' or 'a/b/') -> it holds something that is not an archive
+        for v in on_disk:
+            if archive_kind(v) is None:
+                parts = v.split("/")
+                for i in range(len(parts)):
+                    loose["/".join(parts[:i]) + "/" if i else ""] = True
         out: dict[str, str] = {}
         for disk, vpath, _ in found:
             kind = archive_kind(vpath)
@@ -637,7 +643,10 @@ class RawTree:
                 if listing is not None and list(listing) == [stem] and listing[stem] == on_disk[sibling].stat().st_size:
                     out[vpath] = f"its unpacked copy {sibling} lies beside it and is used instead"
                 continue
-            if sibling not in dirs:
+            # an archive unpacked into its own folder (`sibling`), or into the folder it lies in (`unzip x.zip`
+            # writes the members beside it, under whatever top folder they have); zip and 7z list their members
+            # from a directory, so they are checked whenever that folder holds anything besides archives
+            if sibling not in dirs and not (kind in ("zip", "7z") and loose.get(parent)):
                 continue
             listing = self._listing(disk, vpath, kind)
             if not listing:
@@ -645,7 +654,13 @@ class RawTree:
             for prefix in (parent, f"{sibling}/"):
                 if all(on_disk.get(prefix + m) is not None and on_disk[prefix + m].stat().st_size == n
                        for m, n in listing.items()):
-                    out[vpath] = f"its unpacked copy {sibling}/ lies beside it and is used instead"
+                    if prefix == parent:  # named by the top-level entries it unpacked to
+                        tops = sorted({m.split("/", 1)[0] + ("/" if "/" in m else "") for m in listing})
+                        copy = ", ".join(parent + t for t in tops[:3]) + (f", ... ({len(tops) - 3} more)"
+                                                                         if len(tops) > 3 else "")
+                    else:
+                        copy = f"{sibling}/"
+                    out[vpath] = f"its unpacked copy {copy} lies beside it and is used instead"
                     break
         return out
 
