@@ -181,10 +181,13 @@ model weights are offered for download (Baidu Pan); they are not images and are 
 
         tiles: dict[str, list[tuple[int, int, RawFile]]] = defaultdict(list)
         folder_of: dict[str, str] = {}
+        stray: set[str] = set()  # folders holding slide folders of tiles, other than NILM/ and POS/
         for f in raw.files(suffix=(".jpg", ".jpeg", ".png")):
             parts = f.parts
             if len(parts) < 3 or parts[-3].lower() not in CLASS_DIRS:
                 raw.skip(f, "not a tile of a NILM/<slide>/ or POS/<slide>/ folder")
+                if len(parts) > 2:
+                    stray.add("/".join(parts[:-2]) + "/")
                 continue
             slide, cls_dir = parts[-2], CLASS_DIRS[parts[-3].lower()]
             m = TILE_RE.match(f.name)
@@ -203,7 +206,10 @@ model weights are offered for download (Baidu Pan); they are not images and are 
         missing = sorted(s for s in slides if s not in tiles)
         if missing:
             raise RawLayoutError(f"{where[missing[0]]} lists slide {missing[0]!r} but no NILM/{missing[0]}/ or "
-                                 f"POS/{missing[0]}/ folder of tiles was found ({len(missing)} slide(s) missing)")
+                                 f"POS/{missing[0]}/ folder of tiles was found ({len(missing)} slide(s) missing); "
+                                 + layout.mismatch("slide folders of tiles in NILM/ and POS/",
+                                                   f"tiles in {layout.found_text(sorted(stray))}" if stray
+                                                   else f"{layout.listing(raw)} at the top"))
         for slide in sorted(tiles):
             label, split = slides[slide]
             seen: dict[tuple[int, int], str] = {}

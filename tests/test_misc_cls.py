@@ -391,6 +391,12 @@ def test_csd_listed_slide_without_tiles(tmp_path, csd_raw):
     build_fails("csd", csd_raw, tmp_path / "out", "test_label.csv lists slide 'xCR20018210-HSIL+T'", "no NILM/")
 
 
+def test_csd_renamed_class_folder_says_what_was_found(tmp_path, csd_raw):
+    shutil.move(csd_raw / "gc-224/POS", csd_raw / "gc-224/positive")
+    build_fails("csd", csd_raw, tmp_path / "out", "no NILM/", "expected slide folders of tiles in NILM/ and POS/; "
+                "found tiles in gc-224/positive/")
+
+
 def test_csd_slide_in_both_splits_and_bad_lines(tmp_path, csd_raw):
     p = csd_raw / LABELS / "test_label.csv"
     p.write_text(p.read_text() + "xCR20018134-NILM,0\n")
