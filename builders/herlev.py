@@ -92,6 +92,8 @@ not republish it."""
     def examples(self, raw: RawTree) -> Iterator[dict]:
         cells: dict[tuple[str, str], RawFile] = {}
         masks: dict[tuple[str, str], RawFile] = {}
+        class_parents: set[str] = set()  # folders holding class folders (New database pictures/, or renamed)
+        unknown: dict[str, RawFile] = {}  # folder -> a BMP in an unknown sub-folder of it
         for f in raw.files():
             if f.suffix in (".xls", ".xlsx", ".csv", ".txt", ".doc", ".pdf"):
                 raw.skip(f, "accompanying document or feature table (not read)")
@@ -105,13 +107,19 @@ not republish it."""
                     raise RawLayoutError(f"{f.parent}: unknown class folder {f.parts[-2]!r} in {PICTURES!r}; "
                                          + layout.mismatch(f"class folders {', '.join(c for c, *_ in CLASSES)}",
                                                            layout.listing(raw, under), under=under))
+                unknown.setdefault("/".join(f.parts[:-2]), f)
                 continue
+            class_parents.add("/".join(f.parts[:-2]))
             stem = f.stem
             target = masks if stem.lower().endswith("-d") else cells
             key = (cls, stem[:-2] if target is masks else stem)
             if key in target:
                 raise RawLayoutError(f"{f.name} of {cls} appears twice: {target[key].path} and {f.path}")
             target[key] = f
+        for under, f in sorted(unknown.items()):
+            if under in class_parents:  # an unknown folder beside the class folders: a class would be lost
+                raise RawLayoutError(f"{f.parent}: unknown class folder {f.parts[-2]!r}; " + layout.mismatch(
+                    f"class folders {', '.join(c for c, *_ in CLASSES)}", layout.listing(raw, under), under=under))
         if not cells:
             raise RawLayoutError(f"{raw.root}: no Herlev cells found; expected smear2005/{PICTURES}/<class>/*.BMP "
                                  f"for the classes {', '.join(c for c, *_ in CLASSES)}" + layout.found(raw))

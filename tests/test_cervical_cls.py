@@ -403,6 +403,11 @@ def test_herlev_bad_input(tmp_path, synth_raw):
     build_fails("herlev", flat, tmp_path / "out", "New database pictures/koilocytes", "unknown class folder",
                  "normal_superficiel")
     (pictures / "koilocytes").rename(pictures / "severe_dysplastic")
+    (pictures / "light_dysplastic").rename(pictures / "mild_dysplasia")  # and the parent folder renamed too
+    pictures = pictures.rename(flat / "smear2005" / "pictures")
+    build_fails("herlev", flat, tmp_path / "out", "smear2005/pictures/mild_dysplasia", "unknown class folder",
+                "found carcinoma_in_situ/, mild_dysplasia/")
+    (pictures / "mild_dysplasia").rename(pictures / "light_dysplastic")
     victim = sorted((pictures / "normal_columnar").glob("*.BMP"))[1]
     victim.write_bytes(victim.read_bytes()[:200])
     build_fails("herlev", flat, tmp_path / "out", victim.name, "truncated")
