@@ -42,7 +42,7 @@ def generate(path: Path, rows: int, tiny: bool) -> None:
 
     from cytohub import synth
     from cytohub.builders import bone_marrow as bm
-    from cytohub.builders.synthetic_pictures import blood_cell
+    from cytohub.synthetic_pictures import blood_cell
 
     total = sum(bm.COUNTS.values())
     counts = {c: max(1, round(rows * n / total)) for c, n in bm.COUNTS.items()}

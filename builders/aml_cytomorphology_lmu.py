@@ -15,9 +15,9 @@ from pathlib import Path
 
 from cytohub import layout, synth
 from cytohub.builder import Builder, Label, Published, Source
-from cytohub.builders.synthetic_pictures import blood_cell
 from cytohub.errors import RawLayoutError
 from cytohub.raw import RawFile, RawTree, text_lines
+from cytohub.synthetic_pictures import blood_cell
 
 G = "heme/granulocytic"
 # code, name (abbreviations.txt, verbatim), published count, harmonized node, synthetic style

@@ -18,10 +18,10 @@ from pathlib import Path
 
 from cytohub import layout, synth
 from cytohub.builder import Builder, Label, Published, Source
-from cytohub.builders.synthetic_pictures import blood_cell
 from cytohub.errors import RawLayoutError
 from cytohub.formats.naming import words_key as norm_name
 from cytohub.raw import RawFile, RawTree
+from cytohub.synthetic_pictures import blood_cell
 
 G = "heme/granulocytic"
 GRAN, RED, LYM, MONO, MEGA, PLAS, UNC = ("Granulocytic system", "Red blood cell system", "Lymphatic",

@@ -19,9 +19,9 @@ import numpy as np
 
 from cytohub import layout, synth
 from cytohub.builder import Builder, Label, Published, Source
-from cytohub.builders.synthetic_pictures import blood_cell
 from cytohub.errors import RawLayoutError
 from cytohub.raw import RawTree, text_lines
+from cytohub.synthetic_pictures import blood_cell
 
 G = "heme/granulocytic"
 # code, name, published count (openmedlab table), harmonized node, synthetic style

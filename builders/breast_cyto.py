@@ -13,11 +13,10 @@ from pathlib import Path
 
 from cytohub import synth
 from cytohub.builder import Builder, Label, Source
+from cytohub.class_folders import class_images
 from cytohub.formats.naming import key, slug
 from cytohub.raw import RawFile, RawTree
-
-from .class_folders import class_images
-from .synthetic_pictures import cytology_picture
+from cytohub.synthetic_pictures import cytology_picture
 
 GRADES = ("G1", "G2", "G3")
 ALIASES = {g: (g, f"grade {g[1]}", f"grade_{g[1]}") for g in GRADES}

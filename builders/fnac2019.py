@@ -12,10 +12,9 @@ from pathlib import Path
 
 from cytohub import synth
 from cytohub.builder import Builder, Label, Published, Source
+from cytohub.class_folders import class_images
 from cytohub.raw import RawFile, RawTree
-
-from .class_folders import class_images
-from .synthetic_pictures import cytology_picture
+from cytohub.synthetic_pictures import cytology_picture
 
 CLASSES = ("benign", "malignant")
 ALIASES = {"benign": ("B",), "malignant": ("M",)}

@@ -16,10 +16,9 @@ from pathlib import Path
 
 from cytohub import synth
 from cytohub.builder import Builder, Label, Source
+from cytohub.class_folders import class_images
 from cytohub.raw import RawFile, RawTree
-
-from .class_folders import class_images
-from .synthetic_pictures import cytology_picture
+from cytohub.synthetic_pictures import cytology_picture
 
 # class -> (harmonized Paris System 2.0 node, accepted folder spellings, samples with that diagnosis in the paper)
 CLASSES: dict[str, tuple[str | None, tuple[str, ...], int | None]] = {
