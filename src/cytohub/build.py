@@ -20,6 +20,7 @@ staging folder next to it, removed by the next build).
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import json
 import math
@@ -29,7 +30,7 @@ import tempfile
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -80,6 +81,29 @@ def parse_size(text: str) -> int:
 
 def _staging_for(out: Path) -> Path:
     return out.parent / f".{out.name}.cytohub-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+
+
+@contextlib.contextmanager
+def staging_for_destination(out: Path, overwrite: bool) -> Iterator[Path]:
+    """A new, empty staging folder beside `out`, held under `out`'s lock (one build or mix per destination at a
+    time) for the body of the `with`: `out`'s parent is created, `out` is checked to be replaceable
+    (`manifest.check_replace`: only a cytohub build folder holding nothing but its own files, and only with
+    `overwrite`), and staging folders left by killed runs are removed. The caller fills the staging folder and
+    puts it in place (`move_into_place`) or removes it. Raises OutputError when a folder cannot be created or
+    another process holds the lock."""
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise OutputError(f"{out.parent}: cannot create the folder for --out ({errors.os_reason(exc)})") from None
+    with DestinationLock(out):
+        manifest.check_replace(out, overwrite)
+        _remove_stale_staging(out)
+        staging = _staging_for(out)
+        try:
+            staging.mkdir()
+        except OSError as exc:
+            raise OutputError(f"{out.parent}: cannot write there ({errors.os_reason(exc)})") from None
+        yield staging
 
 
 def move_into_place(staging: Path, out: Path) -> None:
@@ -147,18 +171,7 @@ def build(builder: Builder, raw: str | os.PathLike, out: str | os.PathLike, *, s
                            f"rows in flight); expected 1..{max_num_proc()}")
     if num_shards is not None and num_shards < 1:
         raise CytohubError(f"--num-shards {num_shards}: expected a number of shards >= 1")
-    try:
-        out.parent.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise OutputError(f"{out.parent}: cannot create the folder for --out ({errors.os_reason(exc)})") from None
-    with DestinationLock(out):  # one build per destination at a time
-        manifest.check_replace(out, overwrite)  # only a cytohub build folder holding nothing but its own files
-        _remove_stale_staging(out)
-        staging = _staging_for(out)
-        try:
-            staging.mkdir()
-        except OSError as exc:
-            raise OutputError(f"{out.parent}: cannot write there ({errors.os_reason(exc)})") from None
+    with staging_for_destination(out, overwrite) as staging:
         errors.reading(None)
         try:
             report = _build_into(builder, raw, staging, ratios, seed, max_shard_bytes, tmp_dir, note,

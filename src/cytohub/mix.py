@@ -81,16 +81,15 @@ from cytohub import __version__, manifest, registry
 from cytohub.audit import DEFAULT_THRESHOLD, SHARD_RE
 from cytohub.build import (
     DEFAULT_MAX_SHARD_BYTES,
-    _remove_stale_staging,
-    _staging_for,
     move_into_place,
+    staging_for_destination,
     write_report,
 )
 from cytohub.builder import REDISTRIBUTION, Builder
 from cytohub.encode import storage_schema
 from cytohub.errors import CytohubError, OutputError, disk_cause, os_reason
 from cytohub.manifest import REPORT
-from cytohub.output import DestinationLock, check_destination
+from cytohub.output import check_destination
 from cytohub.schema import SCHEMA_VERSION
 from cytohub.taxonomy import VERSION as TAXONOMY_VERSION
 from cytohub.taxonomy import load_taxonomy
@@ -580,18 +579,7 @@ def mix(name: str | None, sources: Sequence[str | os.PathLike], out: str | os.Pa
     cut = Cut(tree, depth)
     manifest.check_replace(out, overwrite)  # fail fast, after the arguments; checked again under the lock
     srcs.sort(key=lambda s: s.corpus)
-    try:
-        out.parent.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise OutputError(f"{out.parent}: cannot create the folder for --out ({os_reason(exc)})") from None
-    with DestinationLock(out):  # one build or mix per destination at a time
-        manifest.check_replace(out, overwrite)  # only a cytohub build folder holding nothing but its own files
-        _remove_stale_staging(out)
-        staging = _staging_for(out)
-        try:
-            staging.mkdir()
-        except OSError as exc:
-            raise OutputError(f"{out.parent}: cannot write there ({os_reason(exc)})") from None
+    with staging_for_destination(out, overwrite) as staging:  # under out's lock, as builds are
         report = _mix_staged(staging, out, name, rec, cut, srcs, max_shard_bytes, allow_leakage, allow_missing,
                              audit, audit_threshold, note)
     return MixResult(out, report, time.monotonic() - t0)
