@@ -91,17 +91,10 @@ def croissant(builder: Builder, report: dict[str, Any]) -> dict[str, Any]:
         "keywords": [*b.task_categories, *b.tags, "cytopathology", "medical imaging"]
                     + (["synthetic"] if synthetic else []),
         "isLiveDataset": False,
-        "distribution": [{
-            "@type": "cr:FileSet",
-            "@id": "parquet-files",
-            "name": "parquet-files",
-            "description": "The Parquet shards, data/<split>-NNNNN-of-NNNNN.parquet relative to the build folder "
-                           "(= the Hub repo): " + ", ".join(f"{s} {report['splits'][s]['num_examples']} rows in "
-                                                            f"{len(report['splits'][s]['shards'])} shard(s)"
-                                                            for s in splits) + ".",
-            "encodingFormat": "application/x-parquet",
-            "includes": "data/*.parquet",
-        }],
+        "distribution": [parquet_files(
+            "data/*.parquet", "data/<split>-NNNNN-of-NNNNN.parquet",
+            ", ".join(f"{s} {report['splits'][s]['num_examples']} rows in {len(report['splits'][s]['shards'])} "
+                      "shard(s)" for s in splits))],
         "recordSet": [],
         **_rai(b, report),
     }
@@ -121,6 +114,19 @@ def croissant(builder: Builder, report: dict[str, Any]) -> dict[str, Any]:
                  + [_column(name, bool(b.labels), bool(b.object_labels)) for name in FIELDS],
     })
     return doc
+
+
+def parquet_files(includes: str, layout: str, contents: str) -> dict[str, Any]:
+    """The `cr:FileSet` of a build's Parquet shards: `includes` the glob relative to the build folder (= the Hub
+    repo), `layout` the shard name pattern and `contents` what the shards hold, for the description."""
+    return {
+        "@type": "cr:FileSet",
+        "@id": "parquet-files",
+        "name": "parquet-files",
+        "description": f"The Parquet shards, {layout} relative to the build folder (= the Hub repo): {contents}.",
+        "encodingFormat": "application/x-parquet",
+        "includes": includes,
+    }
 
 
 def croissant_json(builder: Builder, report: dict[str, Any]) -> str:

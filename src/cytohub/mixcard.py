@@ -367,7 +367,17 @@ def mix_croissant(report: dict[str, Any]) -> dict[str, Any]:
     Object categories are not enumerated: objects of labelled rows keep their corpus's categories, those of rows
     without an image label take the mix's classes."""
     from cytohub import registry
-    from cytohub.croissant import CONFORMS_TO, CONTEXT, SHARD_NAME, _column, _field, _label_set, _license, _rai
+    from cytohub.croissant import (
+        CONFORMS_TO,
+        CONTEXT,
+        SHARD_NAME,
+        _column,
+        _field,
+        _label_set,
+        _license,
+        _rai,
+        parquet_files,
+    )
 
     m = report["mix"]
     srcs = report["sources"]
@@ -401,18 +411,10 @@ def mix_croissant(report: dict[str, Any]) -> dict[str, Any]:
         "keywords": ["cytohub-mix", "benchmark", m["taxonomy"], "cytopathology", "medical imaging"]
                     + (["synthetic"] if synthetic else []),
         "isLiveDataset": False,
-        "distribution": [{
-            "@type": "cr:FileSet",
-            "@id": "parquet-files",
-            "name": "parquet-files",
-            "description": "The Parquet shards, data/<source>/<split>-NNNNN-of-NNNNN.parquet relative to the build "
-                           "folder (= the Hub repo): " + "; ".join(
-                               f"{split} {v['num_examples']} rows (" + ", ".join(
-                                   f"{c} {n}" for c, n in v["sources"].items()) + ")" for split, v in splits.items())
-                           + ".",
-            "encodingFormat": "application/x-parquet",
-            "includes": "data/*/*.parquet",
-        }],
+        "distribution": [parquet_files(
+            "data/*/*.parquet", "data/<source>/<split>-NNNNN-of-NNNNN.parquet",
+            "; ".join(f"{split} {v['num_examples']} rows (" + ", ".join(f"{c} {n}" for c, n in v["sources"].items())
+                      + ")" for split, v in splits.items()))],
         "recordSet": [
             _label_set("label_names", "classes of the mix (`label` ClassLabel index -> taxonomy node)", m["classes"]),
             {"@type": "cr:RecordSet", "@id": "default", "name": "default",
