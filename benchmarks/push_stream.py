@@ -16,26 +16,15 @@ import argparse
 import io
 import json
 import os
-import shutil
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
+from local_hub import LocalHub
+
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
-
-
-SERVE = """
-import sys, time
-sys.path.insert(0, sys.argv[1])
-from hubserver import HubServer
-server = HubServer(sys.argv[2]).start()
-print(server.url, flush=True)
-sys.stdin.read()  # serve until the parent closes our stdin
-server.stop()
-"""
 
 
 def main() -> None:
@@ -44,21 +33,11 @@ def main() -> None:
     ap.add_argument("--repeat", type=int, default=3,
                     help="streamed passes and local scans, alternated (the best of each is kept)")
     args = ap.parse_args()
-    tmp = Path(tempfile.mkdtemp(prefix="cytohub-bench-hub-"))
-    # the server runs in its own process, like a remote Hub: it must not share this process's GIL
-    server = subprocess.Popen([sys.executable, "-c", SERVE, str(REPO / "tests"), str(tmp / "server")],
-                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
-    url = server.stdout.readline().strip()
-    # the Hub libraries read these at import time: set them before importing anything that imports them
-    os.environ.update(HF_ENDPOINT=url, HF_HUB_DISABLE_XET="1", HF_HOME=str(tmp / "hf_home"),
-                      HF_HUB_DISABLE_TELEMETRY="1")
-    os.environ.pop("HF_TOKEN", None)
-    try:
+    with LocalHub() as hub:  # the server runs in its own process, like a remote Hub
+        # the Hub libraries read these at import time: set them before importing anything that imports them
+        os.environ.clear()
+        os.environ.update(hub.env)
         run(args.work, args.repeat)
-    finally:
-        server.stdin.close()
-        server.wait(timeout=30)
-        shutil.rmtree(tmp, ignore_errors=True)
 
 
 def run(work: Path, repeat: int) -> None:

@@ -25,26 +25,15 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import shutil
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
+from local_hub import LocalHub
+
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
-
-SERVE = """
-import sys
-sys.path.insert(0, sys.argv[1])
-from hubserver import HubServer
-server = HubServer(sys.argv[2]).start()
-print(server.url, flush=True)
-sys.stdin.read()  # serve until the parent closes our stdin
-server.stop()
-"""
 
 CHILD = """
 import json, sys, time
@@ -90,19 +79,8 @@ CLI_LIST = ("from huggingface_hub import HfApi; list(HfApi().list_repo_tree('ben
             "recursive=True))")
 
 
-class Server:
-    """A fresh Hub-compatible server in its own process, with its own storage."""
-
-    def __enter__(self) -> Server:
-        self.tmp = Path(tempfile.mkdtemp(prefix="cytohub-bench-hub-"))
-        self.proc = subprocess.Popen([sys.executable, "-c", SERVE, str(REPO / "tests"), str(self.tmp / "server")],
-                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
-        self.url = self.proc.stdout.readline().strip()
-        self.env = {**os.environ, "HF_ENDPOINT": self.url, "HF_HUB_DISABLE_XET": "1",
-                    "HF_HOME": str(self.tmp / "hf_home"), "HF_HUB_DISABLE_TELEMETRY": "1",
-                    "HF_HUB_DISABLE_PROGRESS_BARS": "1"}
-        self.env.pop("HF_TOKEN", None)
-        return self
+class Server(LocalHub):
+    """A fresh Hub-compatible server in its own process, with its own storage, and the runs made against it."""
 
     def run(self, args: list[str]) -> float:
         t0 = time.perf_counter()
@@ -114,10 +92,6 @@ class Server:
                               stdout=subprocess.PIPE, text=True)
         return json.loads(done.stdout.strip().splitlines()[-1])
 
-    def __exit__(self, *exc) -> None:
-        self.proc.stdin.close()
-        self.proc.wait(timeout=60)
-        shutil.rmtree(self.tmp, ignore_errors=True)
 
 
 def main() -> None:
