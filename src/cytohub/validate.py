@@ -17,9 +17,10 @@ Checks, in order:
    normalises it, so pixels, masks and geometry share the stored frame), focal planes and the mask have the
    image's size, objects lie inside the image as `datasets` shows it, no image carries the synthetic mark of a
    build that says it is real;
-6. `datasets.load_dataset` on the folder in streaming mode reads the first and the last row of every split
-   (the last from the split's last shard, so the cost is bounded by one shard); with `full`, a non-streaming
-   `load_dataset` (into a throwaway cache) reads them too.
+6. `datasets.load_dataset` on the folder in streaming mode reads the first and the last id of every split
+   from the split's first and last shard, each read to its end (`id` column only; whole rows with `full`, so
+   the cost is bounded by two shards); with `full`, a non-streaming `load_dataset` (into a throwaway cache)
+   reads them too.
 A mix (`cytohub.mix`, report `kind: "mix"`) is checked the same way, with its own layout (`ValidateHook`):
 the schema plus `source`, shards under `data/<source>/`, each row's source and id prefix, its default
 configuration read by step 6, and each configuration: the card's against the report's, its `data_files`
@@ -321,15 +322,15 @@ def _mix_load_problems(mix, folder: Path, firsts: dict[str, dict[str, str]], pat
         return mix.load_problems(folder, firsts, path)
 
 
-def _ends(opened: list[_Shard]) -> tuple[str | None, str | None, _Shard | None]:
-    """(first id, last id, last shard) of a split, read from its first and last row groups."""
+def _ends(opened: list[_Shard]) -> tuple[str | None, str | None]:
+    """(first id, last id) of a split, read from its first and last row groups."""
     full = [s for s in opened if sum(s.row_groups)]
     if not full:
-        return None, None, None
+        return None, None
     first, last = full[0], full[-1]
     head = pq.ParquetFile(first.path).read_row_group(0, columns=["id"]).column("id")
     tail = pq.ParquetFile(last.path).read_row_group(len(last.row_groups) - 1, columns=["id"]).column("id")
-    return head[0].as_py(), tail[len(tail) - 1].as_py(), last
+    return head[0].as_py(), tail[len(tail) - 1].as_py()
 
 
 # ------------------------------------------------------------------------------------------- card & report
@@ -676,7 +677,7 @@ def _quiet_datasets() -> Iterator[None]:
 
 def _load_problems(folder: Path, ends: dict[str, tuple], full: bool, path: Path | None = None) -> list[str]:
     """Problems found by `datasets.load_dataset` on the folder reading the first and the last row of every
-    split (`ends`: split -> (first id, last id, last shard)), streaming and, with `full`, not streaming.
+    split (`ends`: split -> (first id, last id)), streaming and, with `full`, not streaming.
     `path`: where to read the folder from (`reader_path`); messages name `folder`."""
     source = str(path or folder)
     from datasets import load_dataset
@@ -703,7 +704,7 @@ def _load_problems(folder: Path, ends: dict[str, tuple], full: bool, path: Path 
         except Exception as exc:
             v.problem("load", f"{folder}: datasets.load_dataset(streaming=True) fails: {describe(exc)}")
             return problems
-        for split, (first, last, _) in ends.items():
+        for split, (first, last) in ends.items():
             try:  # rows are read whole with `full`; images are not decoded here (the row checks decode them)
                 ds = streamed[split].decode(False)
                 head = _streamed_ids(ds.shard(num_shards=ds.num_shards, index=0))
@@ -723,7 +724,7 @@ def _load_problems(folder: Path, ends: dict[str, tuple], full: bool, path: Path 
         cache = Path(tempfile.mkdtemp(prefix="cytohub-validate-"))
         try:
             loaded = load_dataset(source, cache_dir=str(cache))
-            for split, (first, last, _) in ends.items():
+            for split, (first, last) in ends.items():
                 ds = loaded[split]
                 if (ds[0]["id"], ds[len(ds) - 1]["id"]) != (first, last):
                     v.problem("load", f"{folder}: datasets.load_dataset split {split!r} reads "
